@@ -1,0 +1,249 @@
+"""Speed, memory and pass counts of our methods as ratios against Captum IG.
+
+Every configuration runs all methods in this one process on the same model and
+input, interleaved, and keeps each method's best time of ``--repeats`` runs.
+Peak memory is the largest heap in use during the call above the heap in use
+before it (glibc ``mallinfo2`` polled every 0.5 ms on CPU; CUDA's
+``max_memory_allocated`` on a GPU). Pass counts come from a wrapper around the
+model: forward passes with and without grad, backward passes, and gradient
+evaluations (rows through a grad-enabled forward, per example).
+
+    python benchmarks/speed.py                      # ResNet-18, the issue's grid
+    python benchmarks/speed.py --batch 1 --steps 16 --repeats 1   # quick look
+    python benchmarks/speed.py --json out/speed.json
+"""
+
+import argparse
+import ctypes
+import json
+import threading
+import time
+from dataclasses import asdict, dataclass
+from typing import Callable, Dict, List, Optional
+
+import torch
+import torchvision
+from captum.attr import IntegratedGradients
+from torch import Tensor, nn
+
+from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
+
+TARGETS = {  # method: most wall time / IG's
+    "IDG uniform": 1.05,
+    "IDG adaptive": 1.15,
+}
+MEMORY_TARGET = 1.2
+
+
+class CountingModel(nn.Module):
+    """Counts forward passes (with and without grad), rows and backward passes."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model = model
+        self.reset()
+
+    def reset(self) -> None:
+        self.grad_forwards = self.grad_rows = self.probe_forwards = self.backwards = 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        out = self.model(x)
+        if torch.is_grad_enabled() and out.requires_grad:
+            self.grad_forwards += 1
+            self.grad_rows += x.shape[0]
+            out.register_hook(self._count_backward)
+        else:
+            self.probe_forwards += 1
+        return out
+
+    def _count_backward(self, grad: Tensor) -> None:
+        self.backwards += 1
+
+
+class HeapPeak:
+    """Peak bytes in use above the start, polled in a thread (CPU) or from CUDA."""
+
+    def __init__(self, device: torch.device) -> None:
+        self.device = device
+        self.peak = 0
+        if device.type != "cuda":
+            self._libc = ctypes.CDLL("libc.so.6")
+            self._libc.mallinfo2.restype = _MallInfo2
+
+    def _in_use(self) -> int:
+        info = self._libc.mallinfo2()
+        return info.uordblks + info.hblkhd
+
+    def __enter__(self) -> "HeapPeak":
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            torch.cuda.reset_peak_memory_stats()
+            self._start = torch.cuda.memory_allocated()
+            return self
+        self._start = self._in_use()
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._poll, daemon=True)
+        self._thread.start()
+        return self
+
+    def _poll(self) -> None:
+        while not self._stop.is_set():
+            self.peak = max(self.peak, self._in_use() - self._start)
+            time.sleep(0.0005)
+
+    def __exit__(self, *exc: object) -> None:
+        if self.device.type == "cuda":
+            torch.cuda.synchronize()
+            self.peak = torch.cuda.max_memory_allocated() - self._start
+            return
+        self._stop.set()
+        self._thread.join()
+        self.peak = max(self.peak, self._in_use() - self._start)
+
+
+class _MallInfo2(ctypes.Structure):
+    _fields_ = [(name, ctypes.c_size_t) for name in (
+        "arena", "ordblks", "smblks", "hblks", "hblkhd", "usmblks", "fsmblks",
+        "uordblks", "fordblks", "keepcost")]
+
+
+@dataclass
+class Row:
+    model: str
+    batch: int
+    n_steps: int
+    internal_batch_size: Optional[int]
+    method: str
+    seconds: float
+    time_ratio: float
+    peak_mib: float
+    memory_ratio: float
+    grad_evaluations: float
+    grad_forwards: int
+    probe_forwards: int
+    backwards: int
+
+
+def methods(model: nn.Module) -> Dict[str, Callable[..., Tensor]]:
+    ig = IntegratedGradients(model)
+    idg = IntegratedDecisionGradients(model)
+    aig = AdaptiveIntegratedGradients(model)
+    return {
+        "Captum IG": lambda x, **kw: ig.attribute(x, method="riemann_middle", **kw),
+        "IDG uniform": lambda x, **kw: idg.attribute(x, sampling="uniform", **kw),
+        "IDG adaptive": lambda x, **kw: idg.attribute(x, **kw),
+        "IDG adapt M/4": lambda x, **kw: idg.attribute(
+            x, n_probe_steps=max(2, kw["n_steps"] // 4), **kw),
+        "AdaptiveIG": lambda x, **kw: aig.attribute(x, **kw),
+    }
+
+
+def build_model(name: str) -> nn.Module:
+    if name == "resnet18":
+        return torchvision.models.resnet18(weights=None).eval()
+    raise SystemExit(f"unknown model {name!r}")
+
+
+def measure(model_name: str, batch: int, n_steps: int, ibs: Optional[int],
+            repeats: int, device: torch.device) -> List[Row]:
+    torch.manual_seed(0)
+    counting = CountingModel(build_model(model_name)).to(device)
+    x = torch.randn(batch, 3, 224, 224, device=device)
+    target = list(range(batch))
+    runs = methods(counting)
+    best: Dict[str, float] = {name: float("inf") for name in runs}
+    peaks: Dict[str, int] = {}
+    counts: Dict[str, tuple] = {}
+    for run in runs.values():  # warm-up: allocator, kernels, lazy inits
+        run(x, target=target, n_steps=2, internal_batch_size=ibs)
+    for _ in range(repeats):
+        for name, run in runs.items():
+            counting.reset()
+            with HeapPeak(device) as heap:
+                start = time.perf_counter()
+                run(x, target=target, n_steps=n_steps, internal_batch_size=ibs)
+                if device.type == "cuda":
+                    torch.cuda.synchronize()
+                best[name] = min(best[name], time.perf_counter() - start)
+            peaks[name] = max(peaks.get(name, 0), heap.peak)
+            counts[name] = (counting.grad_rows / batch, counting.grad_forwards,
+                            counting.probe_forwards, counting.backwards)
+    base_time, base_peak = best["Captum IG"], max(peaks["Captum IG"], 1)
+    return [
+        Row(model_name, batch, n_steps, ibs, name, best[name], best[name] / base_time,
+            peaks[name] / 2**20, peaks[name] / base_peak, *counts[name])
+        for name in runs
+    ]
+
+
+def verdicts(rows: List[Row]) -> List[str]:
+    lines = []
+    for method, limit in TARGETS.items():
+        ratios = [r.time_ratio for r in rows if r.method == method]
+        worst = max(ratios)
+        lines.append(f"{'PASS' if worst <= limit else 'FAIL'}  {method} time / IG "
+                     f"<= {limit}: worst {worst:.3f}")
+    worst_memory = max(r.memory_ratio for r in rows if r.method != "Captum IG")
+    lines.append(f"{'PASS' if worst_memory <= MEMORY_TARGET else 'FAIL'}  peak memory / IG "
+                 f"<= {MEMORY_TARGET}: worst {worst_memory:.3f}")
+    exact = all(r.grad_evaluations == r.n_steps for r in rows)
+    lines.append(f"{'PASS' if exact else 'FAIL'}  gradient evaluations == n_steps "
+                 "for every method")
+    batched = all(
+        r.probe_forwards <= -(-r.n_steps * r.batch // (r.internal_batch_size or 10**9)) + 1
+        for r in rows if "adaptive" in r.method.lower()
+    )
+    lines.append(f"{'PASS' if batched else 'FAIL'}  probe is batched: one no-grad "
+                 "forward per chunk (+1 for the delta's end points where asked)")
+    return lines
+
+
+def table(rows: List[Row]) -> str:
+    header = (f"{'model':9} {'batch':>5} {'steps':>5} {'ibs':>5} {'method':13} "
+              f"{'sec':>8} {'x IG':>6} {'MiB':>8} {'mem x IG':>8} {'grad ev':>7} "
+              f"{'fwd+bwd':>7} {'probe':>5}")
+    lines = [header, "-" * len(header)]
+    for r in rows:
+        lines.append(
+            f"{r.model:9} {r.batch:5d} {r.n_steps:5d} {str(r.internal_batch_size):>5} "
+            f"{r.method:13} {r.seconds:8.3f} {r.time_ratio:6.3f} {r.peak_mib:8.1f} "
+            f"{r.memory_ratio:8.3f} {r.grad_evaluations:7.0f} "
+            f"{r.grad_forwards:3d}+{r.backwards:<3d} {r.probe_forwards:5d}")
+    return "\n".join(lines)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--models", nargs="+", default=["resnet18"])
+    parser.add_argument("--batch", nargs="+", type=int, default=[1, 8])
+    parser.add_argument("--steps", nargs="+", type=int, default=[16, 50, 128])
+    parser.add_argument("--internal-batch-size", nargs="+", type=int, default=[64],
+                        help="rows per pass; 0 means None (all steps in one pass)")
+    parser.add_argument("--repeats", type=int, default=2)
+    parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
+    parser.add_argument("--threads", type=int, default=None)
+    parser.add_argument("--json", help="also write the rows to this JSON file")
+    args = parser.parse_args()
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    device = torch.device(args.device)
+    rows: List[Row] = []
+    for model_name in args.models:
+        for batch in args.batch:
+            for n_steps in args.steps:
+                for ibs in args.internal_batch_size:
+                    rows += measure(model_name, batch, n_steps, ibs or None,
+                                    args.repeats, device)
+                    print(table(rows[-len(methods(nn.Identity())):]).split("\n", 2)[2],
+                          flush=True)
+    print()
+    print("\n".join(verdicts(rows)))
+    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(table(rows))
+    if args.json:
+        with open(args.json, "w") as f:
+            json.dump([asdict(r) for r in rows], f, indent=1)
+
+
+if __name__ == "__main__":
+    main()
