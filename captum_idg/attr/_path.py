@@ -21,7 +21,7 @@ from captum._utils.typing import TargetType
 from torch import Tensor
 
 from captum_idg.attr._schedule import adaptive_schedule, uniform_schedule
-from captum_idg.attr._validation import check_output, check_target
+from captum_idg.attr._validation import check_target, checked_forward
 
 SAMPLINGS = ("adaptive", "uniform")
 
@@ -58,7 +58,6 @@ class StraightLinePath:
             additional_forward_args
         )
         self.internal_batch_size = internal_batch_size
-        self._output_checked = False
 
     def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
         r"""The path points at ``alphas`` (k, batch), as ``k * batch`` rows."""
@@ -79,7 +78,7 @@ class StraightLinePath:
             for steps in self._step_chunks(alphas.shape[0]):
                 k = steps.stop - steps.start
                 output = _run_forward(
-                    self._checked(forward_func),
+                    checked_forward(forward_func, self.target),
                     self.points(alphas[steps]),
                     _expand_target(self.target, k),
                     self._expanded_args(k),
@@ -103,7 +102,7 @@ class StraightLinePath:
             target = _expand_target(self.target, k)
             outputs: List[Tensor] = []
             grads = gradient_func(
-                forward_fn=self._checked(forward_func, keep=outputs),
+                forward_fn=checked_forward(forward_func, self.target, outputs),
                 inputs=tuple(p.requires_grad_() for p in self.points(alphas[steps])),
                 target_ind=target,
                 additional_forward_args=self._expanded_args(k),
@@ -163,15 +162,3 @@ class StraightLinePath:
         if self.additional_forward_args is None:
             return None
         return _expand_additional_forward_args(self.additional_forward_args, k)
-
-    def _checked(self, forward_func: Callable, keep: Optional[list] = None) -> Callable:
-        def forward(*args: Any) -> Tensor:
-            output = forward_func(*args)
-            if not self._output_checked:
-                check_output(output, self.target)
-                self._output_checked = True
-            if keep is not None:
-                keep.append(output)
-            return output
-
-        return forward

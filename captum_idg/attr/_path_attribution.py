@@ -1,4 +1,4 @@
-"""What IG-style methods share: schedule, integrate, multiply by inputs, delta."""
+"""What straight-line path methods share: argument checks, the path, the sum."""
 
 from typing import Any, Callable, Optional, Tuple
 
@@ -7,19 +7,16 @@ from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensor
 from captum.attr._utils.attribution import GradientAttribution
 from torch import Tensor
 
-from captum_idg.attr._path import SAMPLINGS, StraightLinePath
-from captum_idg.attr._validation import (
-    check_choice,
-    check_count,
-    format_inputs_and_baselines,
-)
+from captum_idg.attr._path import StraightLinePath
+from captum_idg.attr._validation import check_count, format_inputs_and_baselines
 
 
 class PathIntegralAttribution(GradientAttribution):
     r"""
-    Base of attributions of the form ``(x - x') * sum_k c_k * grad F(z(a_k))``
-    over a straight-line path, where each subclass says what the coefficient
-    ``c_k`` of a sample is (:meth:`_coefficients`).
+    Base of attributions of the form ``(x - x') * sum_k c_k grad F(z(a_k))``
+    along the straight path ``z(a) = x' + a (x - x')``. A subclass picks the
+    schedule ``(a_k, w_k)`` and says what the coefficient ``c_k`` of a sample
+    is (:meth:`_coefficients`).
     """
 
     def __init__(
@@ -38,50 +35,49 @@ class PathIntegralAttribution(GradientAttribution):
     def _coefficients(self, weights: Tensor, rate: Tensor) -> Tensor:
         r"""The multiplier of each sample's gradient, from its quadrature weight
         and the logit's rate of change ``dF/dalpha`` there: ``(k, batch)``."""
-        raise NotImplementedError
+        return weights
 
-    def _integrate(
+    def _path(
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
         baselines: BaselineType,
         target: TargetType,
         additional_forward_args: Any,
         n_steps: int,
-        sampling: str,
-        n_probe_steps: Optional[int],
         internal_batch_size: Optional[int],
-    ) -> Tuple[Tuple[Tensor, ...], Tensor, StraightLinePath, Optional[Tensor]]:
-        r"""
-        Checks the arguments, builds the schedule and runs the path integral.
-
-        Returns:
-            ``(path_sums, rate_integral, path, probe_logits)``: the
-            coefficient-weighted gradient sums as a tuple (attributions before
-            any multiplication by inputs), the quadrature ``sum_k w_k dF/dalpha(a_k)``
-            of the logit change per example, the path, and the probe logits of
-            adaptive sampling (None for uniform sampling).
-        """
+    ) -> StraightLinePath:
+        r"""Checks the common arguments and returns the batch's paths."""
         formatted_inputs, formatted_baselines = format_inputs_and_baselines(
             inputs, baselines
         )
         check_count("n_steps", n_steps, 2)
-        check_choice("sampling", sampling, SAMPLINGS)
-        n_probe_steps = n_steps if n_probe_steps is None else n_probe_steps
-        check_count("n_probe_steps", n_probe_steps, 2)
         if internal_batch_size is not None:
             check_count("internal_batch_size", internal_batch_size, 1)
-        path = StraightLinePath(
+        return StraightLinePath(
             formatted_inputs,
             formatted_baselines,
             target,
             additional_forward_args,
             internal_batch_size,
         )
-        alphas, weights, probe = path.schedule(
-            self.forward_func, sampling, n_steps, n_probe_steps
-        )
-        totals = [torch.zeros_like(x) for x in formatted_inputs]
+
+    def _integrate(
+        self, path: StraightLinePath, alphas: Tensor, weights: Tensor
+    ) -> Tuple[Tuple[Tensor, ...], Tensor, Tensor]:
+        r"""
+        Runs the gradient passes at ``alphas`` and sums them.
+
+        Returns:
+            ``(attributions, rate_integral, global_sum)`` per example: the
+            attributions as a tuple (multiplied by ``x - x'`` when
+            ``multiply_by_inputs`` is set); the quadrature ``sum_k w_k
+            dF/dalpha(a_k)`` of the logit change along the path; and
+            ``sum_k c_k dF/dalpha(a_k)``, what the attributions multiplied by
+            ``x - x'`` sum to.
+        """
+        totals = [torch.zeros_like(x) for x in path.inputs]
         rate_integral = torch.zeros_like(alphas[0])
+        global_sum = torch.zeros_like(alphas[0])
         for steps, grads, _ in path.gradients(
             self.gradient_func, self.forward_func, alphas
         ):
@@ -90,12 +86,7 @@ class PathIntegralAttribution(GradientAttribution):
             for total, grad in zip(totals, grads):
                 total += torch.einsum("kb,kb...->b...", coefficients, grad)
             rate_integral += (weights[steps] * rate).sum(dim=0)
-        return tuple(totals), rate_integral, path, probe
-
-    def _scale_by_inputs(
-        self, path_sums: Tuple[Tensor, ...], path: StraightLinePath
-    ) -> Tuple[Tensor, ...]:
-        r"""Multiplies by ``x - x'`` when ``multiply_by_inputs`` is set."""
-        if not self.multiplies_by_inputs:
-            return path_sums
-        return tuple(s * d for s, d in zip(path_sums, path.directions))
+            global_sum += (coefficients * rate).sum(dim=0)
+        if self.multiplies_by_inputs:
+            totals = [t * d for t, d in zip(totals, path.directions)]
+        return tuple(totals), rate_integral, global_sum

@@ -1,6 +1,6 @@
 """Argument checks shared by the attribution classes: clear ``ValueError``s."""
 
-from typing import Sequence, Tuple
+from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 from captum._utils.common import _format_tensor_into_tuples
@@ -135,3 +135,25 @@ def check_output(output: object, target: TargetType) -> None:
                 f"target {index!r} is out of range for forward_func's "
                 f"{n_classes} outputs"
             )
+
+
+def checked_forward(
+    forward_func: Callable, target: TargetType, keep: Optional[List[Tensor]] = None
+) -> Callable:
+    r"""
+    ``forward_func`` that checks its first output against ``target`` (see
+    :func:`check_output`) and appends every output to ``keep`` if given.
+    """
+    checked = False
+
+    def forward(*args: Any) -> Tensor:
+        nonlocal checked
+        output = forward_func(*args)
+        if not checked:
+            check_output(output, target)
+            checked = True
+        if keep is not None:
+            keep.append(output)
+        return output
+
+    return forward

@@ -8,6 +8,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_idg.attr._path_attribution import PathIntegralAttribution
+from captum_idg.attr._validation import check_count
 
 
 class AdaptiveIntegratedGradients(PathIntegralAttribution):
@@ -38,9 +39,6 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
                     by (inputs - baselines). Default: True
         """
         super().__init__(forward_func, multiply_by_inputs)
-
-    def _coefficients(self, weights: Tensor, rate: Tensor) -> Tensor:
-        return weights
 
     @log_usage()
     def attribute(  # type: ignore[override]
@@ -102,17 +100,18 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
             >>> attribution, delta = aig.attribute(
             ...     input, target=3, n_steps=16, return_convergence_delta=True)
         """
-        path_sums, rate_integral, path, probe = self._integrate(
-            inputs,
-            baselines,
-            target,
-            additional_forward_args,
-            n_steps,
-            "adaptive",
-            n_probe_steps,
+        path = self._path(
+            inputs, baselines, target, additional_forward_args, n_steps,
             internal_batch_size,
         )
-        formatted = _format_output(_is_tuple(inputs), self._scale_by_inputs(path_sums, path))
+        n_probe_steps = check_count(
+            "n_probe_steps", n_steps if n_probe_steps is None else n_probe_steps, 2
+        )
+        alphas, weights, probe = path.schedule(
+            self.forward_func, "adaptive", n_steps, n_probe_steps
+        )
+        attributions, rate_integral, _ = self._integrate(path, alphas, weights)
+        formatted = _format_output(_is_tuple(inputs), attributions)
         if return_convergence_delta:
             start, end = path.endpoint_logits(self.forward_func, probe)
             return formatted, rate_integral - (end - start)

@@ -8,7 +8,9 @@ from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensor
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_idg.attr._path import SAMPLINGS
 from captum_idg.attr._path_attribution import PathIntegralAttribution
+from captum_idg.attr._validation import check_choice, check_count
 
 
 class IntegratedDecisionGradients(PathIntegralAttribution):
@@ -123,30 +125,26 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             >>> input = torch.randn(2, 3, 32, 32)
             >>> attribution = idg.attribute(input, target=3)
         """
-        path_sums, rate_integral, path, probe = self._integrate(
-            inputs,
-            baselines,
-            target,
-            additional_forward_args,
-            n_steps,
-            sampling,
-            n_probe_steps,
+        path = self._path(
+            inputs, baselines, target, additional_forward_args, n_steps,
             internal_batch_size,
         )
-        attributions = self._scale_by_inputs(path_sums, path)
+        check_choice("sampling", sampling, SAMPLINGS)
+        n_probe_steps = check_count(
+            "n_probe_steps", n_steps if n_probe_steps is None else n_probe_steps, 2
+        )
+        alphas, weights, probe = path.schedule(
+            self.forward_func, sampling, n_steps, n_probe_steps
+        )
+        attributions, rate_integral, squared_rate_integral = self._integrate(
+            path, alphas, weights
+        )
         if rescale or return_convergence_delta:
             start, end = path.endpoint_logits(self.forward_func, probe)
         if rescale:
-            squared_rate_integral = sum(
-                (s * d).flatten(1).sum(dim=1)
-                for s, d in zip(path_sums, path.directions)
-            )
             nonzero = squared_rate_integral != 0
-            scale = torch.where(
-                nonzero,
-                (end - start) / torch.where(nonzero, squared_rate_integral, 1.0),
-                0.0,
-            )
+            scale = (end - start) / torch.where(nonzero, squared_rate_integral, 1.0)
+            scale = torch.where(nonzero, scale, 0.0)
             attributions = tuple(
                 a * scale.view(-1, *[1] * (a.dim() - 1)) for a in attributions
             )
