@@ -2,8 +2,12 @@
 
 from captum_idg.attr import (
     AdaptiveIntegratedGradients,
+    GuidedIntegratedGradients,
+    ImportantDirectionGradientIntegration,
     IntegratedDecisionGradients,
+    LeftIntegratedGradients,
     adaptive_schedule,
+    saturation_point,
     uniform_schedule,
 )
 
@@ -11,7 +15,11 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdaptiveIntegratedGradients",
+    "GuidedIntegratedGradients",
+    "ImportantDirectionGradientIntegration",
     "IntegratedDecisionGradients",
+    "LeftIntegratedGradients",
     "adaptive_schedule",
+    "saturation_point",
     "uniform_schedule",
 ]

@@ -1,12 +1,21 @@
 """Attribution methods, each a Captum ``GradientAttribution``."""
 
-from captum_idg.attr._schedule import adaptive_schedule, uniform_schedule
+from captum_idg.attr._schedule import adaptive_schedule, saturation_point, uniform_schedule
 from captum_idg.attr.adaptive_integrated_gradients import AdaptiveIntegratedGradients
+from captum_idg.attr.guided_integrated_gradients import GuidedIntegratedGradients
+from captum_idg.attr.important_direction_gradient_integration import (
+    ImportantDirectionGradientIntegration,
+)
 from captum_idg.attr.integrated_decision_gradients import IntegratedDecisionGradients
+from captum_idg.attr.left_integrated_gradients import LeftIntegratedGradients
 
 __all__ = [
     "AdaptiveIntegratedGradients",
+    "GuidedIntegratedGradients",
+    "ImportantDirectionGradientIntegration",
     "IntegratedDecisionGradients",
+    "LeftIntegratedGradients",
     "adaptive_schedule",
+    "saturation_point",
     "uniform_schedule",
 ]

@@ -21,7 +21,12 @@ from captum._utils.typing import TargetType
 from torch import Tensor
 
 from captum_idg.attr._schedule import adaptive_schedule, uniform_schedule
-from captum_idg.attr._validation import check_target, checked_forward
+from captum_idg.attr._validation import (
+    check_count,
+    check_target,
+    checked_forward,
+    format_inputs_and_baselines,
+)
 
 SAMPLINGS = ("adaptive", "uniform")
 
@@ -58,6 +63,31 @@ class StraightLinePath:
             additional_forward_args
         )
         self.internal_batch_size = internal_batch_size
+
+    @classmethod
+    def from_arguments(
+        cls,
+        inputs: Any,
+        baselines: Any,
+        target: TargetType,
+        additional_forward_args: Any,
+        n_steps: int,
+        internal_batch_size: Optional[int],
+    ) -> "StraightLinePath":
+        r"""Checks a method's public arguments and builds the batch's paths."""
+        formatted_inputs, formatted_baselines = format_inputs_and_baselines(
+            inputs, baselines
+        )
+        check_count("n_steps", n_steps, 2)
+        if internal_batch_size is not None:
+            check_count("internal_batch_size", internal_batch_size, 1)
+        return cls(
+            formatted_inputs,
+            formatted_baselines,
+            target,
+            additional_forward_args,
+            internal_batch_size,
+        )
 
     def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
         r"""The path points at ``alphas`` (k, batch), as ``k * batch`` rows."""

@@ -1,14 +1,12 @@
-"""What straight-line path methods share: argument checks, the path, the sum."""
+"""What IG-style straight-line path methods share: the weighted gradient sum."""
 
-from typing import Any, Callable, Optional, Tuple
+from typing import Callable, Tuple
 
 import torch
-from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.attr._utils.attribution import GradientAttribution
 from torch import Tensor
 
 from captum_idg.attr._path import StraightLinePath
-from captum_idg.attr._validation import check_count, format_inputs_and_baselines
 
 
 class PathIntegralAttribution(GradientAttribution):
@@ -36,30 +34,6 @@ class PathIntegralAttribution(GradientAttribution):
         r"""The multiplier of each sample's gradient, from its quadrature weight
         and the logit's rate of change ``dF/dalpha`` there: ``(k, batch)``."""
         return weights
-
-    def _path(
-        self,
-        inputs: TensorOrTupleOfTensorsGeneric,
-        baselines: BaselineType,
-        target: TargetType,
-        additional_forward_args: Any,
-        n_steps: int,
-        internal_batch_size: Optional[int],
-    ) -> StraightLinePath:
-        r"""Checks the common arguments and returns the batch's paths."""
-        formatted_inputs, formatted_baselines = format_inputs_and_baselines(
-            inputs, baselines
-        )
-        check_count("n_steps", n_steps, 2)
-        if internal_batch_size is not None:
-            check_count("internal_batch_size", internal_batch_size, 1)
-        return StraightLinePath(
-            formatted_inputs,
-            formatted_baselines,
-            target,
-            additional_forward_args,
-            internal_batch_size,
-        )
 
     def _integrate(
         self, path: StraightLinePath, alphas: Tensor, weights: Tensor

@@ -103,3 +103,46 @@ def adaptive_schedule(
     weights = edges.diff(dim=1)
     out = dict(dtype=probe_logits.dtype, device=probe_logits.device)
     return alphas.T.to(**out), weights.T.to(**out)
+
+
+SATURATION_RULES = ("max", "relative")
+
+
+def saturation_point(
+    probe_logits: Tensor, threshold: float = 0.9, rule: str = "max"
+) -> Tensor:
+    r"""
+    Where the path saturates: the first ``alpha`` at which the logit reaches a
+    threshold, linearly interpolated between probe points.
+
+    Args:
+        probe_logits (Tensor): ``(M, batch)`` logits on ``linspace(0, 1, M)``.
+        threshold (float, optional): Fraction in ``(0, 1]``. Default: 0.9
+        rule (str, optional): ``"max"``: the logit reaches ``threshold`` times
+                    the largest logit on the path (the IDG paper's code; a
+                    path whose largest logit is negative never reaches it).
+                    ``"relative"``: the logit has covered ``threshold`` of
+                    the way from ``F(x')`` to ``F(x)`` (Miglani et al. 2020;
+                    if ``F(x) = F(x')`` it never does). Default: ``"max"``
+
+    Returns:
+        ``(batch,)`` saturation points in ``[0, 1]``; 1 where the threshold is
+        never reached, 0 where the baseline already reaches it.
+    """
+    probe = probe_logits.detach()
+    if rule == "max":
+        level = threshold * probe.max(dim=0).values
+    elif rule == "relative":  # progress from F(x') (0) to F(x) (1); -1 if none
+        change = probe[-1] - probe[0]
+        moved = change != 0
+        probe = torch.where(moved, (probe - probe[0]) / torch.where(moved, change, 1.0), -1.0)
+        level = torch.full_like(change, threshold)
+    else:
+        raise ValueError(f"rule must be one of {list(SATURATION_RULES)}, got {rule!r}")
+    reached = probe >= level
+    first = reached.to(torch.uint8).argmax(dim=0)
+    before = (first - 1).clamp(min=0)
+    low, high = probe.gather(0, before[None])[0], probe.gather(0, first[None])[0]
+    fraction = ((level - low) / torch.where(high > low, high - low, 1.0)).clamp(0, 1)
+    point = (before + torch.where(first > 0, fraction, 0.0)) / (probe.shape[0] - 1)
+    return torch.where(reached.any(dim=0), point, 1.0)

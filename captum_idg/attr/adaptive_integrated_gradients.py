@@ -7,6 +7,7 @@ from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensor
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_idg.attr._path import StraightLinePath
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._validation import check_count
 
@@ -100,7 +101,7 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
             >>> attribution, delta = aig.attribute(
             ...     input, target=3, n_steps=16, return_convergence_delta=True)
         """
-        path = self._path(
+        path = StraightLinePath.from_arguments(
             inputs, baselines, target, additional_forward_args, n_steps,
             internal_batch_size,
         )

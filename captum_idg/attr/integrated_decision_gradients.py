@@ -8,7 +8,7 @@ from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensor
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_idg.attr._path import SAMPLINGS
+from captum_idg.attr._path import SAMPLINGS, StraightLinePath
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._validation import check_choice, check_count
 
@@ -125,7 +125,7 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             >>> input = torch.randn(2, 3, 32, 32)
             >>> attribution = idg.attribute(input, target=3)
         """
-        path = self._path(
+        path = StraightLinePath.from_arguments(
             inputs, baselines, target, additional_forward_args, n_steps,
             internal_batch_size,
         )
