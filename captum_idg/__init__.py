@@ -2,6 +2,7 @@
 
 from captum_idg.attr import (
     AdaptiveIntegratedGradients,
+    AdversarialGradientIntegration,
     GuidedIntegratedGradients,
     ImportantDirectionGradientIntegration,
     IntegratedDecisionGradients,
@@ -15,6 +16,7 @@ __version__ = "0.1.0"
 
 __all__ = [
     "AdaptiveIntegratedGradients",
+    "AdversarialGradientIntegration",
     "GuidedIntegratedGradients",
     "ImportantDirectionGradientIntegration",
     "IntegratedDecisionGradients",

@@ -1,11 +1,11 @@
 """Our classes inside Captum's own machinery: NoiseTunnel, metrics, visualization."""
 
 import numpy as np
-from matplotlib.backends.backend_agg import FigureCanvasAgg
 import pytest
 import torch
 from captum.attr import IntegratedGradients, NoiseTunnel, visualization
 from captum.metrics import infidelity, sensitivity_max
+from matplotlib.backends.backend_agg import FigureCanvasAgg
 from models import LinearNet, SaturatingNet
 
 from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients

@@ -46,7 +46,9 @@ def test_adaptive_beats_uniform_on_a_saturating_model(seed):
     idg = IntegratedDecisionGradients(model)
     for n in (16, 32):
         adaptive = relative_error(idg.attribute(x, target=t, n_steps=n), reference)
-        uniform = relative_error(idg.attribute(x, target=t, n_steps=n, sampling="uniform"), reference)
+        uniform = relative_error(
+            idg.attribute(x, target=t, n_steps=n, sampling="uniform"), reference
+        )
         # measured adaptive/uniform error ratios at n=16 over seeds 0-3:
         # 0.001, 0.007, 0.033, 0.22; at n=32: 0.003, 0.057, 0.004, 0.41
         assert adaptive < 0.5 * uniform, (n, adaptive, uniform)
@@ -185,7 +187,8 @@ def test_flat_logit_returns_zeros_not_nan():
     idg = IntegratedDecisionGradients(model)
     for rescale in (False, True):
         attr, delta = idg.attribute(x, target=1, rescale=rescale, return_convergence_delta=True)
-        assert torch.equal(attr, torch.zeros_like(x)) and torch.equal(delta, torch.zeros(3, dtype=torch.float64))
+        assert torch.equal(attr, torch.zeros_like(x))
+        assert torch.equal(delta, torch.zeros(3, dtype=torch.float64))
 
 
 def test_float32_agrees_with_float64():

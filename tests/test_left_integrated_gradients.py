@@ -26,7 +26,8 @@ class RidgeNet(nn.Module):
 @pytest.mark.parametrize("rule", ["relative", "max"])
 def test_stops_where_the_closed_form_says(seed, rule):
     model = RidgeNet(seed)
-    x = 3 * torch.randn(1, 6, generator=torch.Generator().manual_seed(10 + seed), dtype=torch.float64)
+    g = torch.Generator().manual_seed(10 + seed)
+    x = 3 * torch.randn(1, 6, generator=g, dtype=torch.float64)
     s = float(x[0] @ model.w)
     target = 0 if s > 0 else 1
     r = 0.8

@@ -2,6 +2,7 @@
 
 from captum_idg.attr._schedule import adaptive_schedule, saturation_point, uniform_schedule
 from captum_idg.attr.adaptive_integrated_gradients import AdaptiveIntegratedGradients
+from captum_idg.attr.adversarial_gradient_integration import AdversarialGradientIntegration
 from captum_idg.attr.guided_integrated_gradients import GuidedIntegratedGradients
 from captum_idg.attr.important_direction_gradient_integration import (
     ImportantDirectionGradientIntegration,
@@ -11,6 +12,7 @@ from captum_idg.attr.left_integrated_gradients import LeftIntegratedGradients
 
 __all__ = [
     "AdaptiveIntegratedGradients",
+    "AdversarialGradientIntegration",
     "GuidedIntegratedGradients",
     "ImportantDirectionGradientIntegration",
     "IntegratedDecisionGradients",
