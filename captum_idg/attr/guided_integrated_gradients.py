@@ -113,29 +113,35 @@ class GuidedIntegratedGradients(GradientAttribution):
         batch_size = formatted_inputs[0].shape[0]
         check_target(target, batch_size)
         shapes = [x.shape for x in formatted_inputs]
-        x_input = _flatten(formatted_inputs)
-        x_baseline = _flatten(formatted_baselines)
+        dtype = formatted_inputs[0].dtype
+        # the path's bookkeeping runs in float64, as PAIR's does; the model
+        # sees points in the inputs' dtype
+        x_input = _flatten(formatted_inputs).double()
+        x_baseline = _flatten(formatted_baselines).double()
         args = _format_additional_forward_args(additional_forward_args)
         attributions = torch.zeros_like(x_input)
         for rows in _row_chunks(batch_size, internal_batch_size):
 
             def grad_func(x: Tensor, rows: slice = rows) -> Tensor:
-                return self._gradient(x, shapes, _rows(target, rows, batch_size),
+                return self._gradient(x, shapes, dtype, _rows(target, rows, batch_size),
                                       _rows(args, rows, batch_size))
 
             attributions[rows] = guided_ig_path(
                 x_input[rows], x_baseline[rows], grad_func, n_steps, fraction, max_dist
             )
+        attributions = attributions.to(dtype)
         return _format_output(_is_tuple(inputs), _unflatten(attributions, shapes))
 
-    def _gradient(self, x: Tensor, shapes: list, target: TargetType, args: object) -> Tensor:
+    def _gradient(
+        self, x: Tensor, shapes: list, dtype: torch.dtype, target: TargetType, args: object
+    ) -> Tensor:
         grads = self.gradient_func(
             forward_fn=checked_forward(self.forward_func, target),
-            inputs=tuple(t.requires_grad_() for t in _unflatten(x, shapes)),
+            inputs=tuple(t.to(dtype).requires_grad_() for t in _unflatten(x, shapes)),
             target_ind=target,
             additional_forward_args=args,
         )
-        return _flatten(grads).detach()
+        return _flatten(grads).detach().double()
 
 
 def guided_ig_path(

@@ -1,0 +1,214 @@
+"""Insertion and deletion scores (RISE, Petsiuk et al. 2018) as the IDG paper uses them.
+
+Pixels are ranked by ``|sum over channels of the attribution|``, most salient
+first (ties keep raster order). Deletion starts from the image and replaces
+``pixels_per_step`` pixels at a time (all channels) with a baseline; insertion
+starts from a blurred copy and puts the original pixels back in the same
+order. The curve is the model's score for the target after every step; its
+area, normalised to ``[0, 1]`` on the x axis, is the metric. Insertion: higher
+is better; deletion: lower is better.
+"""
+
+from typing import Callable, Optional, Union
+
+import torch
+from captum._utils.common import _format_additional_forward_args
+from captum._utils.typing import TargetType
+from torch import Tensor
+from torchvision.transforms.functional import gaussian_blur
+
+Score = Union[str, Callable[[Tensor], Tensor]]
+
+
+def insertion_curve(
+    forward_func: Callable[..., Tensor],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: TargetType = None,
+    additional_forward_args: Optional[object] = None,
+    pixels_per_step: Optional[int] = None,
+    blur_kernel_size: int = 11,
+    blur_sigma: float = 5.0,
+    score: Score = "softmax",
+    max_examples_per_batch: Optional[int] = None,
+) -> Tensor:
+    r"""
+    The insertion curve: scores as the most salient pixels of ``inputs`` are
+    copied into a blurred copy of it.
+
+    Args:
+        forward_func (Callable): The model, taking ``inputs`` (and
+                    ``additional_forward_args``) and returning ``(N, classes)``.
+        inputs (Tensor): Images ``(batch, channels, height, width)``, in the
+                    space the model takes (e.g. normalised).
+        attributions (Tensor): Of shape ``(batch, channels or 1, height,
+                    width)`` or ``(batch, height, width)``.
+        target (int, list, or Tensor, optional): Class scored, one for all or
+                    one per example. Default: None (the class the model
+                    predicts on ``inputs``)
+        additional_forward_args (Any, optional): Extra model arguments; tensors
+                    with a batch dimension follow their example. Default: None
+        pixels_per_step (int, optional): Pixels revealed per step.
+                    Default: None (the image width: 224 for 224 x 224, giving
+                    225 scores)
+        blur_kernel_size (int, optional): Odd size of the Gaussian kernel of
+                    the start image (per channel, reflected borders). Default: 11
+        blur_sigma (float, optional): Its standard deviation. Default: 5.0
+        score (str or Callable, optional): ``"softmax"`` (probability of the
+                    target), ``"logit"``, or a function mapping ``(N, classes)``
+                    outputs to scores of the same shape. Default: ``"softmax"``
+        max_examples_per_batch (int, optional): Most images per forward pass.
+                    Default: None (all steps of all examples at once)
+
+    Returns:
+        *Tensor* ``(batch, n_steps + 1)``: the score before any pixel is
+        inserted, then after each step.
+    """
+    if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
+        raise ValueError(f"blur_kernel_size must be odd and positive, got {blur_kernel_size}")
+    if not blur_sigma > 0:
+        raise ValueError(f"blur_sigma must be > 0, got {blur_sigma}")
+    _check_images(inputs, attributions)
+    if blur_kernel_size // 2 >= min(inputs.shape[-2:]):
+        raise ValueError(
+            f"blur_kernel_size {blur_kernel_size} is too large for images of size "
+            f"{tuple(inputs.shape[-2:])}"
+        )
+    blurred = gaussian_blur(inputs, [blur_kernel_size] * 2, [float(blur_sigma)] * 2)
+    return _curve(forward_func, blurred, inputs, inputs, attributions, target,
+                  additional_forward_args, pixels_per_step, score, max_examples_per_batch)
+
+
+def deletion_curve(
+    forward_func: Callable[..., Tensor],
+    inputs: Tensor,
+    attributions: Tensor,
+    target: TargetType = None,
+    additional_forward_args: Optional[object] = None,
+    pixels_per_step: Optional[int] = None,
+    baseline: Union[float, Tensor] = 0.0,
+    score: Score = "softmax",
+    max_examples_per_batch: Optional[int] = None,
+) -> Tensor:
+    r"""
+    The deletion curve: scores as the most salient pixels of ``inputs`` are
+    replaced with ``baseline``.
+
+    Args:
+        forward_func, inputs, attributions, target, additional_forward_args,
+        pixels_per_step, score, max_examples_per_batch: as in
+                    :func:`insertion_curve`.
+        baseline (float or Tensor, optional): The value deleted pixels take,
+                    a number or a tensor that broadcasts to ``inputs`` (e.g.
+                    ``(1, C, 1, 1)``). Default: 0.0 (the mean colour in
+                    normalised space)
+
+    Returns:
+        *Tensor* ``(batch, n_steps + 1)``: the score of the intact image, then
+        after each step.
+    """
+    _check_images(inputs, attributions)
+    try:
+        substrate = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
+        substrate = substrate.expand_as(inputs)
+    except RuntimeError as error:
+        raise ValueError(f"baseline does not broadcast to inputs: {error}") from None
+    return _curve(forward_func, inputs, substrate, inputs, attributions, target,
+                  additional_forward_args, pixels_per_step, score, max_examples_per_batch)
+
+
+def curve_auc(curve: Tensor) -> Tensor:
+    r"""Area under each row of ``curve``, with x running from 0 to 1."""
+    return (curve.sum(dim=-1) - (curve[..., 0] + curve[..., -1]) / 2) / (curve.shape[-1] - 1)
+
+
+def insertion(*args, **kwargs) -> Tensor:
+    r"""Insertion AUC per example: :func:`curve_auc` of :func:`insertion_curve`
+    (same arguments). Higher is better."""
+    return curve_auc(insertion_curve(*args, **kwargs))
+
+
+def deletion(*args, **kwargs) -> Tensor:
+    r"""Deletion AUC per example: :func:`curve_auc` of :func:`deletion_curve`
+    (same arguments). Lower is better."""
+    return curve_auc(deletion_curve(*args, **kwargs))
+
+
+def pixel_order(attributions: Tensor) -> Tensor:
+    r"""Pixels ``(batch, height * width)`` from most to least salient, where
+    saliency is ``|sum over channels|``; ties keep raster order."""
+    saliency = attributions.sum(dim=1) if attributions.dim() == 4 else attributions
+    return saliency.abs().flatten(1).argsort(dim=1, descending=True, stable=True)
+
+
+def _check_images(inputs: Tensor, attributions: Tensor) -> None:
+    if not isinstance(inputs, Tensor) or inputs.dim() != 4:
+        raise ValueError("inputs must be a Tensor of images (batch, channels, height, width)")
+    if not isinstance(attributions, Tensor) or attributions.dim() not in (3, 4):
+        raise ValueError("attributions must be a Tensor (batch, [channels,] height, width)")
+    batch, channels, height, width = inputs.shape
+    expected = {(batch, height, width), (batch, 1, height, width),
+                (batch, channels, height, width)}
+    if tuple(attributions.shape) not in expected:
+        raise ValueError(
+            f"attributions of shape {tuple(attributions.shape)} do not fit inputs of "
+            f"shape {tuple(inputs.shape)}"
+        )
+    if not torch.isfinite(attributions).all():
+        raise ValueError("attributions contain NaN or inf")
+
+
+def _curve(
+    forward_func: Callable[..., Tensor],
+    start: Tensor,
+    finish: Tensor,
+    inputs: Tensor,
+    attributions: Tensor,
+    target: TargetType,
+    additional_forward_args: Optional[object],
+    pixels_per_step: Optional[int],
+    score: Score,
+    max_examples_per_batch: Optional[int],
+) -> Tensor:
+    """Scores of ``where(rank < k * step, finish, start)`` for every step k."""
+    batch, _, height, width = inputs.shape
+    step = width if pixels_per_step is None else pixels_per_step
+    if isinstance(step, bool) or not isinstance(step, int) or step < 1:
+        raise ValueError(f"pixels_per_step must be a positive integer, got {pixels_per_step!r}")
+    if max_examples_per_batch is not None and max_examples_per_batch < 1:
+        raise ValueError(f"max_examples_per_batch must be >= 1, got {max_examples_per_batch}")
+    scorer = _scorer(score)
+    args = _format_additional_forward_args(additional_forward_args) or ()
+    n_points = -(-height * width // step) + 1
+    rank = torch.empty(batch, height * width, dtype=torch.long, device=inputs.device)
+    order = pixel_order(attributions.to(inputs.device))
+    rank.scatter_(1, order, torch.arange(height * width, device=inputs.device).expand(batch, -1))
+    with torch.no_grad():
+        if target is None:
+            target = forward_func(inputs, *args).argmax(dim=1)
+        target = torch.as_tensor(target, device=inputs.device).flatten().expand(batch)
+        total = batch * n_points
+        chunk = max_examples_per_batch or total
+        scores = []
+        for first in range(0, total, chunk):
+            index = torch.arange(first, min(first + chunk, total), device=inputs.device)
+            example, k = index // n_points, index % n_points
+            shown = (rank[example] < (k * step)[:, None]).view(-1, 1, height, width)
+            images = torch.where(shown, finish[example], start[example])
+            chunk_args = tuple(
+                a[example] if isinstance(a, Tensor) and a.dim() > 0 and len(a) == batch
+                else a for a in args
+            )
+            outputs = scorer(forward_func(images, *chunk_args))
+            scores.append(outputs.gather(1, target[example][:, None])[:, 0])
+    return torch.cat(scores).view(batch, n_points)
+
+
+def _scorer(score: Score) -> Callable[[Tensor], Tensor]:
+    if callable(score):
+        return score
+    if score == "softmax":
+        return lambda out: out.softmax(dim=1)
+    if score == "logit":
+        return lambda out: out
+    raise ValueError(f"score must be 'softmax', 'logit' or a callable, got {score!r}")
