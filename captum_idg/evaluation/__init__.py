@@ -1,0 +1,1 @@
+"""Benchmark harness: real models and photos, methods, runs, tables and plots."""

@@ -1,0 +1,113 @@
+"""The benchmark harness on a tiny model: methods, runs, tables, pictures, shards."""
+
+import math
+
+import numpy as np
+import pytest
+import torch
+from PIL import Image
+
+from captum_idg.evaluation.images import LabeledImage, demo_images, image_paths, load_image
+from captum_idg.evaluation.methods import DEFAULT_METHODS, make_method
+from captum_idg.evaluation.models import LITE_MEAN, LITE_STD, ImageModel, load_model
+from captum_idg.evaluation.report import (
+    Record,
+    mean_interval,
+    read_csv,
+    summary_table,
+    write_csv,
+)
+from captum_idg.evaluation.runner import run_benchmark, shard
+
+
+def tiny_model() -> ImageModel:
+    torch.manual_seed(0)
+    module = torch.nn.Sequential(
+        torch.nn.Conv2d(3, 8, 5, stride=2), torch.nn.ReLU(), torch.nn.AdaptiveAvgPool2d(2),
+        torch.nn.Flatten(), torch.nn.Linear(32, 1000),
+    ).eval()
+    return ImageModel("tiny", module, LITE_MEAN, LITE_STD, 32)
+
+
+@pytest.mark.parametrize("method", DEFAULT_METHODS)
+def test_every_method_explains_a_batch_with_finite_maps(method):
+    model = tiny_model()
+    x = model.normalise(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
+    target = model.module(x).argmax(1)
+    attribution = make_method(method, model, n_steps=4)(x, target)
+    assert attribution.shape == x.shape and torch.isfinite(attribution).all()
+    assert attribution.abs().sum() > 0
+
+
+def test_unknown_method_and_model():
+    with pytest.raises(ValueError, match="method"):
+        make_method("lime", tiny_model())
+    with pytest.raises(ValueError, match="model"):
+        load_model("alexnet")
+
+
+def test_torchvision_model_with_a_weights_file(tmp_path):
+    import torchvision
+
+    path = tmp_path / "weights.pth"
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), path)
+    model = load_model(f"torchvision:squeezenet1_1:{path}")
+    assert model.size == 224 and not model.module.training
+    with pytest.raises(ValueError, match="weights"):
+        load_model(f"torchvision:resnet18:{path}")
+
+
+def test_run_writes_table_csv_and_pictures(tmp_path):
+    images = [im for im in demo_images() if im.name in ("coffee", "astronaut")]
+    images.append(LabeledImage("unlabelled", images[0].pixels.flip(-1)))
+    result = run_benchmark([tiny_model()], images, ["idg", "saliency"], n_steps=4,
+                           out_dir=tmp_path, progress=False)
+    # the random model gets no labelled photo right: only the unlabelled one stays
+    assert result.skipped["tiny"] == ["coffee", "astronaut"]
+    assert {(r.image, r.method) for r in result.records} == {
+        ("unlabelled", "IDG"), ("unlabelled", "Saliency")}
+    for r in result.records:
+        assert 0 <= r.insertion <= 1 and 0 <= r.deletion <= 1 and r.seconds > 0
+    assert read_csv([tmp_path / "results.csv"]) == result.records
+    for png in ("curves_tiny.png", "heatmaps/tiny_unlabelled.png"):
+        with Image.open(tmp_path / png) as picture:
+            assert picture.size[0] > 300 and np.asarray(picture).std() > 0
+
+
+def test_summary_table_and_interval():
+    records = [Record("m", f"im{i}", method, 1, "c", 0.5, ins, 0.1, 1.0)
+               for i, (method, ins) in enumerate([("A", 0.2), ("A", 0.4), ("B", 0.9), ("B", 0.7)])]
+    table = summary_table(records)
+    lines = table.splitlines()
+    assert lines[2].split()[1] == "B" and "*0.800" in lines[2]  # best first, starred
+    mean, low, high = mean_interval([0.2, 0.4, 0.6, 0.8])
+    assert mean == pytest.approx(0.5) and 0.2 <= low < mean < high <= 0.8
+    assert math.isnan(mean_interval([1.0])[1])
+
+
+def test_shards_split_images_and_merge_back(tmp_path):
+    items = list(range(10))
+    parts = [shard(items, i, 3) for i in range(3)]
+    assert sorted(sum(parts, [])) == items and parts[1] == [1, 4, 7]
+    with pytest.raises(ValueError, match="shard"):
+        shard(items, 3, 3)
+    records = [Record("m", str(i), "A", 1, "c", 0.5, 0.3, 0.1, 1.0) for i in range(4)]
+    write_csv(records[:2], tmp_path / "a.csv")
+    write_csv(records[2:], tmp_path / "b.csv")
+    assert read_csv([tmp_path / "a.csv", tmp_path / "b.csv"]) == records
+
+
+def test_image_files_and_bad_ones(tmp_path):
+    rgb = (np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)
+    Image.fromarray(rgb).save(tmp_path / "good.png")
+    Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
+    Image.fromarray(np.dstack([rgb, rgb[..., :1]])).save(tmp_path / "rgba.png")
+    (tmp_path / "text.jpg").write_text("not an image")
+    paths = image_paths([str(tmp_path)])
+    assert [p.name for p in paths] == ["good.png", "gray.png", "rgba.png", "text.jpg"]
+    image = load_image(paths[0])
+    assert image.pixels.shape == (3, 20, 30) and image.pixels.max() <= 1
+    torch.testing.assert_close(image.pixels[:, 3, 4], torch.tensor(rgb[3, 4] / 255.0).float())
+    for bad, reason in (("gray.png", "L image"), ("rgba.png", "RGBA"), ("text.jpg", "readable")):
+        with pytest.raises(ValueError, match=reason):
+            load_image(tmp_path / bad)
