@@ -6,6 +6,9 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
+import torch
+
+from captum_idg.evaluation.explain import explain_images
 from captum_idg.evaluation.images import demo_images, image_paths, load_image
 from captum_idg.evaluation.methods import DEFAULT_METHODS, METHODS
 from captum_idg.evaluation.models import DEFAULT_MODELS
@@ -16,6 +19,20 @@ from captum_idg.evaluation.runner import run_benchmark, shard
 def main(argv: Optional[Sequence[str]] = None) -> int:
     parser = argparse.ArgumentParser(prog="captum-idg", description=__doc__)
     commands = parser.add_subparsers(dest="command", required=True)
+
+    explain = commands.add_parser(
+        "explain", help="heatmaps and insertion/deletion scores for images")
+    explain.add_argument("images", nargs="*", help="JPEG/PNG files or folders")
+    explain.add_argument("--demo", action="store_true",
+                         help="the real photos bundled with scikit-image")
+    explain.add_argument("--model", default=DEFAULT_MODELS[0],
+                         help="efficientnet_lite0 (default), efficientnet_lite1 or "
+                              "torchvision:ARCH:WEIGHTS")
+    explain.add_argument("--methods", default="idg,ig",
+                         help=f"comma-separated, from: {', '.join(METHODS)}")
+    explain.add_argument("--n-steps", type=int, default=50)
+    explain.add_argument("--out", type=Path, default=Path("explain-out"))
+    explain.add_argument("--device", default="cpu")
 
     bench = commands.add_parser(
         "benchmark", help="insertion/deletion AUC of methods over models and images")
@@ -40,12 +57,25 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     args = parser.parse_args(argv)
     try:
-        if args.command == "benchmark":
-            return _benchmark(args)
-        return _merge(args)
+        return {"explain": _explain, "benchmark": _benchmark, "merge": _merge}[
+            args.command](args)
     except ValueError as error:
         print(f"captum-idg: error: {error}", file=sys.stderr)
         return 2
+
+
+def _explain(args: argparse.Namespace) -> int:
+    if args.device.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError("--device cuda, but CUDA is not available")
+    if not args.images and not args.demo:
+        raise ValueError("give image files or folders, or --demo")
+    images = demo_images() if args.demo else []
+    return explain_images(images + image_paths(args.images), args.model,
+                          _method_list(args.methods), args.out, args.n_steps, args.device)
+
+
+def _method_list(text: str) -> List[str]:
+    return [m.strip() for m in text.split(",") if m.strip()]
 
 
 def _benchmark(args: argparse.Namespace) -> int:
@@ -53,8 +83,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     images = demo_images(flips=args.flips) if args.demo or not args.images else [
         load_image(path) for path in image_paths(args.images)]
     out = args.out if count == 1 else args.out / f"shard-{index}-of-{count}"
-    methods = [m.strip() for m in args.methods.split(",") if m.strip()]
-    result = run_benchmark(args.models, shard(images, index, count), methods,
+    result = run_benchmark(args.models, shard(images, index, count), _method_list(args.methods),
                            n_steps=args.n_steps, out_dir=out, device=args.device)
     for model, names in result.skipped.items():
         if names:

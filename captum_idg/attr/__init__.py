@@ -8,6 +8,9 @@ from captum_idg.attr.important_direction_gradient_integration import (
     ImportantDirectionGradientIntegration,
 )
 from captum_idg.attr.integrated_decision_gradients import IntegratedDecisionGradients
+from captum_idg.attr.layer.layer_integrated_decision_gradients import (
+    LayerIntegratedDecisionGradients,
+)
 from captum_idg.attr.left_integrated_gradients import LeftIntegratedGradients
 
 __all__ = [
@@ -16,6 +19,7 @@ __all__ = [
     "GuidedIntegratedGradients",
     "ImportantDirectionGradientIntegration",
     "IntegratedDecisionGradients",
+    "LayerIntegratedDecisionGradients",
     "LeftIntegratedGradients",
     "adaptive_schedule",
     "saturation_point",

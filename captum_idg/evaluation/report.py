@@ -121,7 +121,7 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
     """The image, then each method's |attribution| heatmap drawn by Captum."""
     image = pixels.permute(1, 2, 0).cpu().numpy()
     figure, axes = plt.subplots(1, len(attributions) + 1,
-                                figsize=(2.6 * (len(attributions) + 1), 3.1))
+                                figsize=(max(2.6 * (len(attributions) + 1), 8.0), 3.4))
     axes[0].imshow(image)
     axes[0].set_title("image", fontsize=9)
     for axis, (method, attribution) in zip(axes[1:], attributions.items()):
@@ -134,7 +134,7 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
         axis.set_title(titles[method], fontsize=9)
     for axis in axes:
         axis.axis("off")
-    figure.suptitle(suptitle, fontsize=10)
-    figure.tight_layout()
+    figure.suptitle(suptitle, fontsize=9)
+    figure.tight_layout(rect=(0, 0, 1, 0.97))
     figure.savefig(path, dpi=100)
     plt.close(figure)

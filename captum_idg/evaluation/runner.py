@@ -10,7 +10,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from captum_idg.evaluation.images import LabeledImage, prepare
-from captum_idg.evaluation.methods import METHODS, make_method
+from captum_idg.evaluation.methods import METHODS, Explain, make_method
 from captum_idg.evaluation.models import ImageModel, categories, load_model
 from captum_idg.evaluation.report import Record, plot_curves, plot_heatmaps, write_csv
 from captum_idg.metrics import curve_auc, deletion_curve, insertion_curve
@@ -25,6 +25,40 @@ class BenchmarkResult:
     curves: Dict[Tuple[str, str], Tuple[List[Tensor], List[Tensor]]] = field(
         default_factory=dict)
     skipped: Dict[str, List[str]] = field(default_factory=dict)  # model -> misclassified
+
+
+@dataclass
+class ScoredAttribution:
+    """One method's explanation of one image and its insertion/deletion scores."""
+
+    attribution: Tensor
+    insertion_curve: Tensor
+    deletion_curve: Tensor
+    seconds: float
+
+    @property
+    def insertion(self) -> float:
+        return float(curve_auc(self.insertion_curve))
+
+    @property
+    def deletion(self) -> float:
+        return float(curve_auc(self.deletion_curve))
+
+    def title(self, label: str) -> str:
+        return f"{label}\nins {self.insertion:.3f}  del {self.deletion:.3f}"
+
+
+def score_method(model: ImageModel, explain: Explain, x: Tensor,
+                 target: Tensor) -> ScoredAttribution:
+    """Explains one image ``x`` (1, C, H, W) for ``target``, timed, and scores it."""
+    start = time.perf_counter()
+    attribution = explain(x, target).detach()
+    seconds = time.perf_counter() - start
+    insertion, deletion = (
+        fn(model.module, x, attribution, target, max_examples_per_batch=CURVE_BATCH)[0]
+        for fn in (insertion_curve, deletion_curve)
+    )
+    return ScoredAttribution(attribution[0], insertion, deletion, seconds)
 
 
 def shard(items: Sequence, index: int, count: int) -> list:
@@ -76,22 +110,17 @@ def run_benchmark(
             for method in method_names:
                 label = METHODS[method][0]
                 bar.set_postfix_str(f"{images[i].name} / {label}")
-                start = time.perf_counter()
-                attribution = explainers[method](x, target).detach()
-                seconds = time.perf_counter() - start
-                curves = [fn(model.module, x, attribution, target,
-                             max_examples_per_batch=CURVE_BATCH)[0]
-                          for fn in (insertion_curve, deletion_curve)]
-                ins, dele = (float(curve_auc(c)) for c in curves)
+                scored = score_method(model, explainers[method], x, target)
                 runs = result.curves.setdefault((model_name, label), ([], []))
-                runs[0].append(curves[0].cpu())
-                runs[1].append(curves[1].cpu())
+                runs[0].append(scored.insertion_curve.cpu())
+                runs[1].append(scored.deletion_curve.cpu())
                 result.records.append(Record(
                     model_name, images[i].name, label, int(target), names[int(target)],
-                    float(probabilities[i, target]), ins, dele, seconds,
+                    float(probabilities[i, target]), scored.insertion, scored.deletion,
+                    scored.seconds,
                 ))
-                maps[label] = attribution[0]
-                titles[label] = f"{label}\nins {ins:.3f}  del {dele:.3f}"
+                maps[label] = scored.attribution
+                titles[label] = scored.title(label)
                 bar.update()
             if out_dir is not None:
                 plot_heatmaps(

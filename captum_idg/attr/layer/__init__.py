@@ -1,0 +1,1 @@
+"""Layer variants: attribution to a layer's input or output."""
