@@ -32,8 +32,9 @@ def trained():
     g = torch.Generator().manual_seed(0)
     tokens = torch.randint(3, VOCAB, (512, LENGTH), generator=g)
     for row in tokens:
-        row[torch.randperm(LENGTH, generator=g)[: int(torch.randint(0, 3, (1,), generator=g))]] = GOOD
-        row[torch.randperm(LENGTH, generator=g)[: int(torch.randint(0, 3, (1,), generator=g))]] = BAD
+        for word in (GOOD, BAD):
+            count = int(torch.randint(0, 3, (1,), generator=g))
+            row[torch.randperm(LENGTH, generator=g)[:count]] = word
     labels = ((tokens == GOOD).sum(1) > (tokens == BAD).sum(1)).long()
     model = TextNet().double()
     optimiser = torch.optim.Adam(model.parameters(), lr=0.05)
