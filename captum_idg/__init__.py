@@ -1,29 +1,11 @@
-"""captum-idg: Integrated Decision Gradients and its companions for Captum."""
+"""captum-idg: Integrated Decision Gradients and its companions for Captum.
 
-from captum_idg.attr import (
-    AdaptiveIntegratedGradients,
-    AdversarialGradientIntegration,
-    GuidedIntegratedGradients,
-    ImportantDirectionGradientIntegration,
-    IntegratedDecisionGradients,
-    LayerIntegratedDecisionGradients,
-    LeftIntegratedGradients,
-    adaptive_schedule,
-    saturation_point,
-    uniform_schedule,
-)
+The attribution classes and schedules are importable from here; metrics from
+``captum_idg.metrics``; the benchmark harness from ``captum_idg.evaluation``.
+"""
+
+from captum_idg import attr
+from captum_idg.attr import *  # noqa: F401,F403
 
 __version__ = "0.1.0"
-
-__all__ = [
-    "AdaptiveIntegratedGradients",
-    "AdversarialGradientIntegration",
-    "GuidedIntegratedGradients",
-    "ImportantDirectionGradientIntegration",
-    "IntegratedDecisionGradients",
-    "LayerIntegratedDecisionGradients",
-    "LeftIntegratedGradients",
-    "adaptive_schedule",
-    "saturation_point",
-    "uniform_schedule",
-]
+__all__ = attr.__all__
