@@ -178,21 +178,22 @@ def guided_ig_path(
             behind = (x_alpha < alpha_min) & active[:, None]
             x = torch.where(behind, x_min, x)
             l1_current = (x - x_input).abs().sum(dim=1)
-            done = _isclose(l1_target, l1_current) & active
-            moving = active & ~done
-            grad = torch.where(x == x_max, torch.inf, grad)
-            threshold = grad.abs().kthvalue(kth, dim=1, keepdim=True).values
-            selected = (grad.abs() <= threshold) & (grad != torch.inf) & moving[:, None]
-            l1_s = ((x - x_max).abs() * selected).sum(dim=1)
-            gamma = torch.where(
-                l1_s > 0, (l1_current - l1_target) / torch.where(l1_s > 0, l1_s, 1.0),
-                torch.inf,
-            )
-            partial = (gamma <= 1.0)[:, None]
-            moved = torch.where(partial, x + (x_max - x) * gamma[:, None], x_max)
-            x = torch.where(selected, moved, x)
+            moving = active & ~_isclose(l1_target, l1_current)
+            if moving.any():  # else the clamp alone met every L1 target
+                grad = torch.where(x == x_max, torch.inf, grad)
+                threshold = grad.abs().kthvalue(kth, dim=1, keepdim=True).values
+                selected = (grad.abs() <= threshold) & (grad != torch.inf) & moving[:, None]
+                l1_s = ((x - x_max).abs() * selected).sum(dim=1)
+                gamma = torch.where(
+                    l1_s > 0, (l1_current - l1_target) / torch.where(l1_s > 0, l1_s, 1.0),
+                    torch.inf,
+                )
+                partial = (gamma <= 1.0)[:, None]
+                moved = torch.where(partial, x + (x_max - x) * gamma[:, None], x_max)
+                x = torch.where(selected, moved, x)
+                moving &= (gamma > 1.0) & (l1_s > 0)  # PAIR would spin forever at l1_s = 0
             attr += (x - x_old) * grad_actual
-            active = moving & (gamma > 1.0) & (l1_s > 0)  # PAIR would spin forever
+            active = moving
     return attr
 
 
