@@ -100,10 +100,13 @@ def plot_curves(curves: Dict[str, Tuple[List[Tensor], List[Tensor]]], title: str
                 path: Path) -> None:
     """Mean insertion and deletion curves of each method, side by side."""
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
-    for method, (insertions, deletions) in curves.items():
+    colours = plt.get_cmap("tab20").colors
+    for k, (method, (insertions, deletions)) in enumerate(curves.items()):
+        style = dict(label=method, color=colours[2 * k % 20 + k // 10],
+                     linewidth=2.2 if method == "IDG" else 1.2)
         for axis, runs in zip(axes, (insertions, deletions)):
             mean = torch.stack(runs).mean(dim=0).cpu().numpy()
-            axis.plot(np.linspace(0, 1, len(mean)), mean, label=method)
+            axis.plot(np.linspace(0, 1, len(mean)), mean, **style)
     for axis, name in zip(axes, ("Insertion (higher is better)", "Deletion (lower is better)")):
         axis.set_title(name)
         axis.set_xlabel("fraction of pixels")
@@ -120,8 +123,12 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
                   suptitle: str, path: Path) -> None:
     """The image, then each method's |attribution| heatmap drawn by Captum."""
     image = pixels.permute(1, 2, 0).cpu().numpy()
-    figure, axes = plt.subplots(1, len(attributions) + 1,
-                                figsize=(max(2.6 * (len(attributions) + 1), 8.0), 3.4))
+    panels = len(attributions) + 1
+    columns = min(panels, 6)
+    rows = -(-panels // columns)
+    figure, axes = plt.subplots(rows, columns, squeeze=False,
+                                figsize=(max(2.6 * columns, 8.0), 0.4 + 3.0 * rows))
+    axes = axes.flatten()
     axes[0].imshow(image)
     axes[0].set_title("image", fontsize=9)
     for axis, (method, attribution) in zip(axes[1:], attributions.items()):
