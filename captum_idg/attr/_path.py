@@ -145,7 +145,7 @@ class StraightLinePath:
     def rate_of_change(self, grads: Tuple[Tensor, ...]) -> Tensor:
         r"""``dF/dalpha = sum(grad * (x - x'))`` per sample: shape ``(k, batch)``."""
         return sum(
-            (g * d.unsqueeze(0)).flatten(2).sum(dim=2)
+            torch.einsum("kbf,bf->kb", g.flatten(2), d.flatten(1))
             for g, d in zip(grads, self.directions)
         )
 
