@@ -50,8 +50,8 @@ def test_explain_reports_bad_files_and_goes_on(tmp_path):
 
 
 @pytest.mark.parametrize("args, message", [
-    (["--methods", "idg,lime"], "unknown method 'lime'"),
-    (["--model", "vgg"], "unknown model 'vgg'"),
+    (["--demo", "--methods", "idg,lime"], "unknown method 'lime'"),
+    (["--demo", "--model", "vgg"], "unknown model 'vgg'"),
     ([], "give image files"),
 ])
 def test_explain_argument_errors(args, message):
