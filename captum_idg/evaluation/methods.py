@@ -36,22 +36,15 @@ DEFAULT_METHODS = PAPER_METHODS + (
 INTERNAL_BATCH_SIZE = 25
 
 
-def _idg(model: ImageModel, n_steps: int) -> Explain:
-    idg = IntegratedDecisionGradients(model.module)
-    return lambda x, t: idg.attribute(x, target=t, n_steps=n_steps,
-                                      internal_batch_size=INTERNAL_BATCH_SIZE)
+def _straight_path(method: Callable) -> Callable[[ImageModel, int], Explain]:
+    """The factory of a straight-line path method (IG and its variants)."""
 
+    def factory(model: ImageModel, n_steps: int) -> Explain:
+        explainer = method(model.module)
+        return lambda x, t: explainer.attribute(x, target=t, n_steps=n_steps,
+                                                internal_batch_size=INTERNAL_BATCH_SIZE)
 
-def _ig(model: ImageModel, n_steps: int) -> Explain:
-    ig = IntegratedGradients(model.module)
-    return lambda x, t: ig.attribute(x, target=t, n_steps=n_steps,
-                                     internal_batch_size=INTERNAL_BATCH_SIZE)
-
-
-def _left_ig(model: ImageModel, n_steps: int) -> Explain:
-    left = LeftIntegratedGradients(model.module)
-    return lambda x, t: left.attribute(x, target=t, n_steps=n_steps,
-                                       internal_batch_size=INTERNAL_BATCH_SIZE)
+    return factory
 
 
 def _guided_ig(model: ImageModel, n_steps: int) -> Explain:
@@ -67,18 +60,6 @@ def _agi(model: ImageModel, n_steps: int) -> Explain:
     # gradient scales by 1/std and the step by std
     return lambda x, t: agi.attribute(model.pixels(x), target=t, epsilon=0.05, max_iter=20,
                                       false_classes=1, input_range=(0.0, 1.0))
-
-
-def _adaptive_ig(model: ImageModel, n_steps: int) -> Explain:
-    aig = AdaptiveIntegratedGradients(model.module)
-    return lambda x, t: aig.attribute(x, target=t, n_steps=n_steps,
-                                      internal_batch_size=INTERNAL_BATCH_SIZE)
-
-
-def _idgi(model: ImageModel, n_steps: int) -> Explain:
-    idgi = ImportantDirectionGradientIntegration(model.module)
-    return lambda x, t: idgi.attribute(x, target=t, n_steps=n_steps,
-                                       internal_batch_size=INTERNAL_BATCH_SIZE)
 
 
 def _saliency(model: ImageModel, n_steps: int) -> Explain:
@@ -114,13 +95,13 @@ def _occlusion(model: ImageModel, n_steps: int) -> Explain:
 
 
 METHODS: Dict[str, Tuple[str, Callable[[ImageModel, int], Explain]]] = {
-    "idg": ("IDG", _idg),
-    "ig": ("IG", _ig),
-    "left_ig": ("Left-IG", _left_ig),
+    "idg": ("IDG", _straight_path(IntegratedDecisionGradients)),
+    "ig": ("IG", _straight_path(IntegratedGradients)),
+    "left_ig": ("Left-IG", _straight_path(LeftIntegratedGradients)),
     "guided_ig": ("Guided IG", _guided_ig),
     "agi": ("AGI", _agi),
-    "adaptive_ig": ("Adaptive IG", _adaptive_ig),
-    "idgi": ("IDGI", _idgi),
+    "adaptive_ig": ("Adaptive IG", _straight_path(AdaptiveIntegratedGradients)),
+    "idgi": ("IDGI", _straight_path(ImportantDirectionGradientIntegration)),
     "saliency": ("Saliency", _saliency),
     "input_x_gradient": ("Input x Gradient", _input_x_gradient),
     "guided_backprop": ("Guided Backprop", _guided_backprop),
