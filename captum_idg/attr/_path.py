@@ -167,10 +167,15 @@ class StraightLinePath:
                 n_steps, self.batch_size, x.dtype, x.device
             )
             return alphas, weights, None
-        grid = torch.linspace(0, 1, n_probe_steps, dtype=x.dtype, device=x.device)
-        probe = self.logits(forward_func, grid[:, None].expand(-1, self.batch_size))
+        probe = self.probe(forward_func, n_probe_steps)
         alphas, weights = adaptive_schedule(probe, n_steps)
         return alphas, weights, probe
+
+    def probe(self, forward_func: Callable, n_probe_steps: int) -> Tensor:
+        r"""Forward-only logits on ``linspace(0, 1, n_probe_steps)``: ``(M, batch)``."""
+        x = self.inputs[0]
+        grid = torch.linspace(0, 1, n_probe_steps, dtype=x.dtype, device=x.device)
+        return self.logits(forward_func, grid[:, None].expand(-1, self.batch_size))
 
     def endpoint_logits(
         self, forward_func: Callable, probe: Optional[Tensor] = None

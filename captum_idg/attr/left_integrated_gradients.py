@@ -2,7 +2,6 @@
 
 from typing import Callable, Optional, Tuple, Union
 
-import torch
 from captum._utils.common import _format_output, _is_tuple
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
@@ -116,10 +115,9 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         n_probe_steps = check_count(
             "n_probe_steps", n_steps if n_probe_steps is None else n_probe_steps, 2
         )
-        x = path.inputs[0]
-        grid = torch.linspace(0, 1, n_probe_steps, dtype=x.dtype, device=x.device)
-        probe = path.logits(self.forward_func, grid[:, None].expand(-1, path.batch_size))
+        probe = path.probe(self.forward_func, n_probe_steps)
         cut = saturation_point(probe, threshold, threshold_type)
+        x = path.inputs[0]
         alphas, weights = uniform_schedule(n_steps, path.batch_size, x.dtype, x.device)
         attributions, rate_integral, _ = self._integrate(path, alphas * cut, weights * cut)
         formatted = _format_output(_is_tuple(inputs), attributions)
