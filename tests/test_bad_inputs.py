@@ -86,6 +86,34 @@ def test_one_step_is_too_few_for_a_riemann_path(method):
         method(model()).attribute(**{**good_kwargs(method), "n_steps": 1})
 
 
+STRAIGHT_PATH_METHODS = [m for m in PATH_METHODS if m is not GuidedIntegratedGradients]
+
+
+@pytest.mark.parametrize("method", STRAIGHT_PATH_METHODS)
+@pytest.mark.parametrize("internal_batch_size", [None, 64])
+def test_n_steps_too_large_for_memory_names_n_steps(method, internal_batch_size):
+    kwargs = {**good_kwargs(method), "n_steps": 10**13,
+              "internal_batch_size": internal_batch_size}
+    with pytest.raises(ValueError, match="n_steps=10000000000000.*internal_batch_size"):
+        method(model()).attribute(**kwargs)
+
+
+@pytest.mark.parametrize("method", STRAIGHT_PATH_METHODS)
+def test_many_steps_work_in_chunks(method):
+    kwargs = good_kwargs(method)
+    many = method(model()).attribute(**{**kwargs, "n_steps": 20_000,
+                                        "internal_batch_size": 4096})
+    some = method(model()).attribute(**{**kwargs, "n_steps": 2_000})
+    assert torch.isfinite(many).all()
+    torch.testing.assert_close(many, some, rtol=1e-2, atol=1e-3)
+
+
+def test_guided_ig_takes_many_steps():
+    # Guided IG walks one step at a time: its memory does not grow with n_steps
+    kwargs = {**good_kwargs(GuidedIntegratedGradients), "n_steps": 2_000}
+    assert torch.isfinite(GuidedIntegratedGradients(model()).attribute(**kwargs)).all()
+
+
 @pytest.mark.parametrize("method", ALL_METHODS)
 @pytest.mark.parametrize("output, name", [
     (lambda out: out[:, 0], "target"),  # one value per example, yet a target given

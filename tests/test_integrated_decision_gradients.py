@@ -139,10 +139,22 @@ def test_internal_batch_size_bounds_each_forward_pass():
     sizes = []
     model.register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[0]))
     IntegratedDecisionGradients(model).attribute(
-        x, target=target, n_steps=10, internal_batch_size=12
+        x, target=target, n_steps=40, internal_batch_size=12
     )
-    # probe: 10 steps x 4 examples in chunks of 3 steps; gradients: the same
-    assert sizes == [12, 12, 12, 4] * 2
+    # probe: the default 10 points x 4 examples in chunks of 3 steps, no grad;
+    # gradients: 40 steps x 4 examples in chunks of 3 steps
+    assert sizes == [12, 12, 12, 4] + [12] * 13 + [4]
+
+
+@pytest.mark.parametrize("n_steps, probe_steps", [(2, 2), (8, 8), (16, 8), (50, 12), (128, 32)])
+def test_default_probe_is_a_quarter_of_n_steps_but_at_least_8(n_steps, probe_steps):
+    model, x, target = saturating_case(1, batch=2)
+    sizes = []
+    model.register_forward_hook(
+        lambda m, i, o: None if torch.is_grad_enabled() else sizes.append(i[0].shape[0])
+    )
+    IntegratedDecisionGradients(model).attribute(x, target=target, n_steps=n_steps)
+    assert sum(sizes) == probe_steps * 2
 
 
 def test_tuple_inputs_and_additional_forward_args():

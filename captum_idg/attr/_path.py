@@ -20,9 +20,14 @@ from captum._utils.common import (
 from captum._utils.typing import TargetType
 from torch import Tensor
 
-from captum_idg.attr._schedule import adaptive_schedule, uniform_schedule
+from captum_idg.attr._schedule import (
+    adaptive_schedule,
+    default_probe_steps,
+    uniform_schedule,
+)
 from captum_idg.attr._validation import (
     check_count,
+    check_path_fits,
     check_target,
     checked_forward,
     format_inputs_and_baselines,
@@ -81,6 +86,7 @@ class StraightLinePath:
         check_count("n_steps", n_steps, 2)
         if internal_batch_size is not None:
             check_count("internal_batch_size", internal_batch_size, 1)
+        check_path_fits(formatted_inputs, n_steps, internal_batch_size)
         return cls(
             formatted_inputs,
             formatted_baselines,
@@ -154,13 +160,17 @@ class StraightLinePath:
         forward_func: Callable,
         sampling: str,
         n_steps: int,
-        n_probe_steps: int,
+        n_probe_steps: Optional[int] = None,
     ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
         r"""
         The sample points and weights for ``sampling``, each ``(n_steps,
         batch)``, and the probe logits ``(n_probe_steps, batch)`` on the grid
         ``linspace(0, 1, n_probe_steps)`` for adaptive sampling (else None).
+        ``n_probe_steps`` None: :func:`default_probe_steps` of ``n_steps``.
         """
+        if n_probe_steps is None:
+            n_probe_steps = default_probe_steps(n_steps)
+        check_count("n_probe_steps", n_probe_steps, 2)
         x = self.inputs[0]
         if sampling == "uniform":
             alphas, weights = uniform_schedule(
@@ -173,6 +183,8 @@ class StraightLinePath:
 
     def probe(self, forward_func: Callable, n_probe_steps: int) -> Tensor:
         r"""Forward-only logits on ``linspace(0, 1, n_probe_steps)``: ``(M, batch)``."""
+        check_count("n_probe_steps", n_probe_steps, 2)
+        check_path_fits(self.inputs, n_probe_steps, self.internal_batch_size)
         x = self.inputs[0]
         grid = torch.linspace(0, 1, n_probe_steps, dtype=x.dtype, device=x.device)
         return self.logits(forward_func, grid[:, None].expand(-1, self.batch_size))

@@ -14,6 +14,16 @@ from torch import Tensor
 
 UNIFORM_MIX = 0.25
 POWER = 0.5
+MIN_PROBE_STEPS = 8
+
+
+def default_probe_steps(n_steps: int) -> int:
+    r"""
+    Probe points of adaptive sampling when none are given: ``n_steps // 4``,
+    at least 8 and at most ``n_steps``. A forward pass costs about a third of
+    a forward+backward, so this keeps the probe near 8% of the gradient passes.
+    """
+    return min(n_steps, max(MIN_PROBE_STEPS, n_steps // 4))
 
 
 def uniform_schedule(

@@ -1,5 +1,6 @@
 """Argument checks shared by the attribution classes: clear ``ValueError``s."""
 
+import os
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
@@ -73,6 +74,46 @@ def check_count(name: str, value: object, minimum: int) -> int:
     if isinstance(value, bool) or not isinstance(value, int) or value < minimum:
         raise ValueError(f"{name} must be an integer >= {minimum}, got {value!r}")
     return value
+
+
+def check_path_fits(
+    inputs: Tuple[Tensor, ...], n_steps: int, internal_batch_size: Optional[int]
+) -> None:
+    r"""
+    Raises if one pass over the path's rows (all ``n_steps * batch`` of them
+    when ``internal_batch_size`` is None) would not fit in the device's memory:
+    a clear error instead of the allocator's, or of swapping for minutes.
+    """
+    batch_size = inputs[0].shape[0]
+    rows = n_steps * batch_size
+    if internal_batch_size is not None:
+        rows = min(rows, max(internal_batch_size, batch_size))
+    row_bytes = sum(x[0].numel() * x.element_size() for x in inputs)
+    needed = rows * row_bytes + n_steps * batch_size * 8  # points + schedule
+    available = _device_memory(inputs[0].device)
+    if available is not None and needed > available:
+        hint = (
+            "pass internal_batch_size to split the passes"
+            if internal_batch_size is None
+            else "lower n_steps or internal_batch_size"
+        )
+        raise ValueError(
+            f"n_steps={n_steps} with internal_batch_size={internal_batch_size} needs at "
+            f"least {needed / 2**30:.1f} GiB in one pass, more than the "
+            f"{available / 2**30:.1f} GiB of {inputs[0].device}: {hint}"
+        )
+
+
+def _device_memory(device: torch.device) -> Optional[int]:
+    r"""Total memory of ``device`` in bytes, None where it cannot be read."""
+    if device.type == "cuda":
+        return torch.cuda.get_device_properties(device).total_memory
+    if device.type == "cpu" and hasattr(os, "sysconf"):
+        try:
+            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
+        except (ValueError, OSError):
+            return None
+    return None
 
 
 def check_choice(name: str, value: object, choices: Sequence[str]) -> str:

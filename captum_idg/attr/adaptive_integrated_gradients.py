@@ -9,7 +9,6 @@ from torch import Tensor
 
 from captum_idg.attr._path import StraightLinePath
 from captum_idg.attr._path_attribution import PathIntegralAttribution
-from captum_idg.attr._validation import check_count
 
 
 class AdaptiveIntegratedGradients(PathIntegralAttribution):
@@ -75,7 +74,8 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
                         and backward) per example, at least 2. Default: 50
             n_probe_steps (int, optional): Forward-only probe points, at least
                         2, on a uniform grid that includes both ends of the
-                        path. Default: None (= n_steps)
+                        path. Default: None (``n_steps // 4``, at least 8
+                        and at most n_steps)
             internal_batch_size (int, optional): Most rows per forward pass,
                         for the probe and the gradient passes alike; a pass
                         always holds at least one step of the whole batch.
@@ -104,9 +104,6 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
         path = StraightLinePath.from_arguments(
             inputs, baselines, target, additional_forward_args, n_steps,
             internal_batch_size,
-        )
-        n_probe_steps = check_count(
-            "n_probe_steps", n_steps if n_probe_steps is None else n_probe_steps, 2
         )
         alphas, weights, probe = path.schedule(
             self.forward_func, "adaptive", n_steps, n_probe_steps

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from captum_idg.attr._path import SAMPLINGS, StraightLinePath
 from captum_idg.attr._path_attribution import PathIntegralAttribution
-from captum_idg.attr._validation import check_choice, check_count
+from captum_idg.attr._validation import check_choice
 
 
 class IntegratedDecisionGradients(PathIntegralAttribution):
@@ -98,7 +98,7 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             n_probe_steps (int, optional): Forward-only probe points for
                         adaptive sampling, at least 2, on a uniform grid that
                         includes both ends of the path. Default: None
-                        (= n_steps)
+                        (``n_steps // 4``, at least 8 and at most n_steps)
             rescale (bool, optional): Scale each example's attributions so that
                         they sum to F(x) - F(x'). Default: False
             internal_batch_size (int, optional): Most rows per forward pass,
@@ -130,9 +130,6 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             internal_batch_size,
         )
         check_choice("sampling", sampling, SAMPLINGS)
-        n_probe_steps = check_count(
-            "n_probe_steps", n_steps if n_probe_steps is None else n_probe_steps, 2
-        )
         alphas, weights, probe = path.schedule(
             self.forward_func, sampling, n_steps, n_probe_steps
         )

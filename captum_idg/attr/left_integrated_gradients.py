@@ -10,7 +10,7 @@ from torch import Tensor
 from captum_idg.attr._path import StraightLinePath
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._schedule import SATURATION_RULES, saturation_point, uniform_schedule
-from captum_idg.attr._validation import check_choice, check_count
+from captum_idg.attr._validation import check_choice
 
 
 class LeftIntegratedGradients(PathIntegralAttribution):
@@ -112,10 +112,9 @@ class LeftIntegratedGradients(PathIntegralAttribution):
             0 < threshold <= 1
         ):
             raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
-        n_probe_steps = check_count(
-            "n_probe_steps", n_steps if n_probe_steps is None else n_probe_steps, 2
+        probe = path.probe(
+            self.forward_func, n_steps if n_probe_steps is None else n_probe_steps
         )
-        probe = path.probe(self.forward_func, n_probe_steps)
         cut = saturation_point(probe, threshold, threshold_type)
         x = path.inputs[0]
         alphas, weights = uniform_schedule(n_steps, path.batch_size, x.dtype, x.device)
