@@ -12,6 +12,7 @@ evaluations (rows through a grad-enabled forward, per example).
     python benchmarks/speed.py --models resnet18 efficientnet_lite0 --batch 1 8 32 \
         --internal-batch-size 0 64                  # the full grid (0: no chunking)
     python benchmarks/speed.py --batch 1 --steps 16 --repeats 1   # quick look
+    python benchmarks/speed.py --batch 32 --size 112              # smaller images, bigger batch
     python benchmarks/speed.py --json out/speed.json
 """
 
@@ -146,8 +147,7 @@ def methods(model: nn.Module) -> Dict[str, Callable[..., Tensor]]:
         "Captum IG": lambda x, **kw: ig.attribute(x, method="riemann_middle", **kw),
         "IDG uniform": lambda x, **kw: idg.attribute(x, sampling="uniform", **kw),
         "IDG adaptive": lambda x, **kw: idg.attribute(x, **kw),
-        "IDG adapt M/4": lambda x, **kw: idg.attribute(
-            x, n_probe_steps=max(2, kw["n_steps"] // 4), **kw),
+        "IDG full probe": lambda x, **kw: idg.attribute(x, n_probe_steps=kw["n_steps"], **kw),
         "AdaptiveIG": lambda x, **kw: aig.attribute(x, **kw),
         "Left-IG": lambda x, **kw: left.attribute(x, **kw),
         "IDGI": lambda x, **kw: idgi.attribute(x, **kw),
@@ -166,11 +166,11 @@ def build_model(name: str) -> nn.Module:
     return load_model(name).module  # efficientnet_lite0 / lite1 (the bench extra)
 
 
-def measure(model_name: str, batch: int, n_steps: int, ibs: Optional[int],
+def measure(model_name: str, batch: int, n_steps: int, ibs: Optional[int], size: int,
             repeats: int, device: torch.device, names: Optional[List[str]]) -> List[Row]:
     torch.manual_seed(0)
     counting = CountingModel(build_model(model_name)).to(device)
-    x = torch.randn(batch, 3, 224, 224, device=device)
+    x = torch.randn(batch, 3, size, size, device=device)
     with torch.no_grad():
         target = counting.model(x).argmax(dim=1).tolist()  # AGI attacks away from it
     runs = {k: v for k, v in methods(counting).items()
@@ -226,14 +226,14 @@ def verdicts(rows: List[Row]) -> List[str]:
 
 
 def table(rows: List[Row]) -> str:
-    header = (f"{'model':9} {'batch':>5} {'steps':>5} {'ibs':>5} {'method':13} "
+    header = (f"{'model':9} {'batch':>5} {'steps':>5} {'ibs':>5} {'method':14} "
               f"{'sec':>8} {'x IG':>6} {'MiB':>8} {'mem x IG':>8} {'grad ev':>7} "
               f"{'fwd+bwd':>7} {'probe':>5}")
     lines = [header, "-" * len(header)]
     for r in rows:
         lines.append(
             f"{r.model:9} {r.batch:5d} {r.n_steps:5d} {str(r.internal_batch_size):>5} "
-            f"{r.method:13} {r.seconds:8.3f} {r.time_ratio:6.3f} {r.peak_mib:8.1f} "
+            f"{r.method:14} {r.seconds:8.3f} {r.time_ratio:6.3f} {r.peak_mib:8.1f} "
             f"{r.memory_ratio:8.3f} {r.grad_evaluations:7.0f} "
             f"{r.grad_forwards:3d}+{r.backwards:<3d} {r.probe_forwards:5d}")
     return "\n".join(lines)
@@ -246,6 +246,7 @@ def main() -> None:
     parser.add_argument("--steps", nargs="+", type=int, default=[16, 50, 128])
     parser.add_argument("--internal-batch-size", nargs="+", type=int, default=[64],
                         help="rows per pass; 0 means None (all steps in one pass)")
+    parser.add_argument("--size", type=int, default=224, help="image side in pixels")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=None,
                         help="only these (Captum IG always runs as the reference)")
@@ -261,13 +262,14 @@ def main() -> None:
         for batch in args.batch:
             for n_steps in args.steps:
                 for ibs in args.internal_batch_size:
-                    new = measure(model_name, batch, n_steps, ibs or None,
+                    new = measure(model_name, batch, n_steps, ibs or None, args.size,
                                   args.repeats, device, args.methods)
                     rows += new
                     print(table(new).split("\n", 2)[2], flush=True)
     print()
     print("\n".join(verdicts(rows)))
-    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}")
+    print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
+          f"images {args.size} x {args.size}, best of {args.repeats}")
     print(table(rows))
     if args.json:
         with open(args.json, "w") as f:
