@@ -1,6 +1,11 @@
 """Attribution methods, each a Captum ``GradientAttribution``."""
 
-from captum_idg.attr._schedule import adaptive_schedule, saturation_point, uniform_schedule
+from captum_idg.attr._schedule import (
+    adaptive_schedule,
+    default_probe_steps,
+    saturation_point,
+    uniform_schedule,
+)
 from captum_idg.attr.adaptive_integrated_gradients import AdaptiveIntegratedGradients
 from captum_idg.attr.adversarial_gradient_integration import AdversarialGradientIntegration
 from captum_idg.attr.guided_integrated_gradients import GuidedIntegratedGradients
@@ -22,6 +27,7 @@ __all__ = [
     "LayerIntegratedDecisionGradients",
     "LeftIntegratedGradients",
     "adaptive_schedule",
+    "default_probe_steps",
     "saturation_point",
     "uniform_schedule",
 ]

@@ -14,14 +14,15 @@ from torch import Tensor
 
 UNIFORM_MIX = 0.25
 POWER = 0.5
-MIN_PROBE_STEPS = 8
+MIN_PROBE_STEPS = 6
 
 
 def default_probe_steps(n_steps: int) -> int:
     r"""
     Probe points of adaptive sampling when none are given: ``n_steps // 4``,
-    at least 8 and at most ``n_steps``. A forward pass costs about a third of
-    a forward+backward, so this keeps the probe near 8% of the gradient passes.
+    at least 6 and at most ``n_steps``. A forward pass without grad costs
+    about a third of a forward+backward, so the probe adds 8-13% to the
+    gradient passes (``benchmarks/probe_size.py`` measures what it buys).
     """
     return min(n_steps, max(MIN_PROBE_STEPS, n_steps // 4))
 

@@ -74,7 +74,7 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
                         and backward) per example, at least 2. Default: 50
             n_probe_steps (int, optional): Forward-only probe points, at least
                         2, on a uniform grid that includes both ends of the
-                        path. Default: None (``n_steps // 4``, at least 8
+                        path. Default: None (``n_steps // 4``, at least 6
                         and at most n_steps)
             internal_batch_size (int, optional): Most rows per forward pass,
                         for the probe and the gradient passes alike; a pass

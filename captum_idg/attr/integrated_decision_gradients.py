@@ -98,7 +98,7 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             n_probe_steps (int, optional): Forward-only probe points for
                         adaptive sampling, at least 2, on a uniform grid that
                         includes both ends of the path. Default: None
-                        (``n_steps // 4``, at least 8 and at most n_steps)
+                        (``n_steps // 4``, at least 6 and at most n_steps)
             rescale (bool, optional): Scale each example's attributions so that
                         they sum to F(x) - F(x'). Default: False
             internal_batch_size (int, optional): Most rows per forward pass,
