@@ -262,8 +262,14 @@ def main() -> None:
         for batch in args.batch:
             for n_steps in args.steps:
                 for ibs in args.internal_batch_size:
-                    new = measure(model_name, batch, n_steps, ibs or None, args.size,
-                                  args.repeats, device, args.methods)
+                    try:
+                        new = measure(model_name, batch, n_steps, ibs or None, args.size,
+                                      args.repeats, device, args.methods)
+                    except torch.OutOfMemoryError:  # e.g. 32 x 128 rows in one pass
+                        torch.cuda.empty_cache()
+                        print(f"{model_name:9} {batch:5d} {n_steps:5d} {str(ibs or None):>5} "
+                              "out of memory: configuration skipped", flush=True)
+                        continue
                     rows += new
                     print(table(new).split("\n", 2)[2], flush=True)
     print()

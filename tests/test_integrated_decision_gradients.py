@@ -39,19 +39,24 @@ def test_idg_converges_to_dense_reference(seed):
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_adaptive_beats_uniform_on_a_saturating_model(seed):
+@pytest.mark.parametrize("probe, bound", [("default", 0.8), ("full", 0.5)])
+def test_adaptive_beats_uniform_on_a_saturating_model(seed, probe, bound):
     model, x, target = saturating_case(seed)
     t = int(target)
     _, reference = dense_path_reference(model, x[0], torch.zeros(6, dtype=torch.float64), t)
     idg = IntegratedDecisionGradients(model)
     for n in (16, 32):
-        adaptive = relative_error(idg.attribute(x, target=t, n_steps=n), reference)
+        n_probe_steps = None if probe == "default" else n
+        adaptive = relative_error(
+            idg.attribute(x, target=t, n_steps=n, n_probe_steps=n_probe_steps), reference
+        )
         uniform = relative_error(
             idg.attribute(x, target=t, n_steps=n, sampling="uniform"), reference
         )
-        # measured adaptive/uniform error ratios at n=16 over seeds 0-3:
-        # 0.001, 0.007, 0.033, 0.22; at n=32: 0.003, 0.057, 0.004, 0.41
-        assert adaptive < 0.5 * uniform, (n, adaptive, uniform)
+        # measured adaptive/uniform error ratios over seeds 0-3, default probe
+        # (6 / 8 points): 0.008, 0.010, 0.24, 0.70 at n=16; 0.004, 0.028, 0.050,
+        # 0.47 at n=32. Full probe: 0.001, 0.007, 0.033, 0.22; 0.003, 0.057, 0.004, 0.41
+        assert adaptive < bound * uniform, (n, adaptive, uniform)
 
 
 def test_linear_model_closed_form():

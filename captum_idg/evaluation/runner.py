@@ -78,7 +78,7 @@ def run_benchmark(
     progress: bool = True,
 ) -> BenchmarkResult:
     """
-    ``models`` are names for :func:`load_model` or :class:`ImageModel`\ s.
+    ``models`` are names for :func:`load_model` or :class:`ImageModel` objects.
     Explains every correctly classified image (all images whose labels are
     unknown) with every method, for the predicted class, and scores each
     explanation by insertion and deletion AUC. With ``out_dir``, writes
