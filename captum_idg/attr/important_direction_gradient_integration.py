@@ -94,17 +94,19 @@ class ImportantDirectionGradientIntegration(GradientAttribution):
         centres, _ = uniform_schedule(n_steps, path.batch_size, x.dtype, x.device)
         starts = centres - 0.5 / n_steps  # a_k = k / n_steps
         totals = [torch.zeros_like(t) for t in path.inputs]
-        start_logit = previous = None
+        start_logit = last = None
         for _, grads, logits in path.gradients(self.gradient_func, self.forward_func, starts):
-            if previous is None:
+            inverse_norms = self._inverse_squared_norms(grads)
+            if last is None:
                 start_logit = logits[0]
             else:  # the last segment of the previous chunk ends at this chunk's start
-                self._add(totals, previous[0], logits[0] - previous[1])
-            for k in range(logits.shape[0] - 1):
-                self._add(totals, self._direction(grads, k), logits[k + 1] - logits[k])
-            previous = self._direction(grads, -1), logits[-1]
-        end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1]))[0]
-        self._add(totals, previous[0], end_logit - previous[1])
+                self._add(totals, last[0], last[1] * (logits[:1] - last[2]))
+            self._add(totals, tuple(g[:-1] for g in grads),
+                      inverse_norms[:-1] * logits.diff(dim=0))
+            last = tuple(g[-1:].clone() for g in grads), inverse_norms[-1:], logits[-1:]
+        end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1]))
+        self._add(totals, last[0], last[1] * (end_logit - last[2]))
+        end_logit = end_logit[0]
         formatted = _format_output(_is_tuple(inputs), tuple(totals))
         if return_convergence_delta:
             total = sum(t.flatten(1).sum(dim=1) for t in totals)
@@ -112,14 +114,14 @@ class ImportantDirectionGradientIntegration(GradientAttribution):
         return formatted
 
     @staticmethod
-    def _direction(grads: Tuple[Tensor, ...], k: int) -> Tuple[Tensor, ...]:
-        r"""``g^2 / ||g||^2`` of step ``k`` per example (zero where ``g = 0``)."""
-        squares = tuple(g[k] ** 2 for g in grads)
-        norm = sum(s.flatten(1).sum(dim=1) for s in squares)
-        inverse = torch.where(norm > 0, 1.0 / torch.where(norm > 0, norm, 1.0), 0.0)
-        return tuple(s * inverse.view(-1, *[1] * (s.dim() - 1)) for s in squares)
+    def _inverse_squared_norms(grads: Tuple[Tensor, ...]) -> Tensor:
+        r"""``1 / ||g||^2`` per step and example, ``(k, batch)`` (zero where ``g = 0``)."""
+        norm = sum(g.flatten(2).pow(2).sum(dim=2) for g in grads)
+        return torch.where(norm > 0, 1.0 / torch.where(norm > 0, norm, 1.0), 0.0)
 
     @staticmethod
-    def _add(totals: list, direction: Tuple[Tensor, ...], change: Tensor) -> None:
-        for total, d in zip(totals, direction):
-            total += d * change.view(-1, *[1] * (d.dim() - 1))
+    def _add(totals: list, grads: Tuple[Tensor, ...], coefficients: Tensor) -> None:
+        r"""Adds ``sum_k c_k g_k^2`` per example: ``grads`` ``(k, batch, ...)``,
+        ``coefficients`` ``(k, batch)``."""
+        for total, g in zip(totals, grads):
+            total += torch.einsum("kb,kb...->b...", coefficients, g * g)
