@@ -228,6 +228,30 @@ def verdicts(rows: List[Row]) -> List[str]:
     return lines
 
 
+REGIMES = {  # name: which configurations
+    "batch >= 8, >= 50 steps": lambda r: r.batch >= 8 and r.n_steps >= 50,
+    "batch 1, >= 50 steps": lambda r: r.batch == 1 and r.n_steps >= 50,
+    "< 50 steps": lambda r: r.n_steps < 50,
+}
+
+
+def summary(rows: List[Row]) -> str:
+    """Range of time / IG per method and regime, and of peak memory / IG per method."""
+    methods = list(dict.fromkeys(r.method for r in rows))
+    header = f"{'method':15}" + "".join(f"{name:>26}" for name in REGIMES) + f"{'memory':>13}"
+    lines = [header, "-" * len(header)]
+    for method in methods:
+        mine = [r for r in rows if r.method == method]
+        cells = []
+        for select in REGIMES.values():
+            ratios = [r.time_ratio for r in mine if select(r)]
+            cells.append(f"{min(ratios):.2f}-{max(ratios):.2f}x" if ratios else "-")
+        memory = [r.memory_ratio for r in mine]
+        lines.append(f"{method:15}" + "".join(f"{c:>26}" for c in cells)
+                     + f"{min(memory):.2f}-{max(memory):.2f}x".rjust(13))
+    return "\n".join(lines)
+
+
 def table(rows: List[Row]) -> str:
     header = (f"{'model':9} {'batch':>5} {'steps':>5} {'ibs':>5} {'method':14} "
               f"{'sec':>8} {'x IG':>6} {'MiB':>8} {'mem x IG':>8} {'grad ev':>7} "
@@ -262,6 +286,7 @@ def main() -> None:
     if args.report:
         rows = [Row(**row) for path in args.report for row in json.load(open(path))]
         print("\n".join(verdicts(rows)))
+        print(summary(rows))
         print(table(rows))
         return
     if args.threads:
@@ -284,6 +309,7 @@ def main() -> None:
                     print(table(new).split("\n", 2)[2], flush=True)
     print()
     print("\n".join(verdicts(rows)))
+    print(summary(rows))
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"images {args.size} x {args.size}, best of {args.repeats}")
     print(table(rows))
