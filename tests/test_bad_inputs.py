@@ -98,6 +98,14 @@ def test_n_steps_too_large_for_memory_names_n_steps(method, internal_batch_size)
         method(model()).attribute(**kwargs)
 
 
+@pytest.mark.parametrize("method", [IntegratedDecisionGradients, AdaptiveIntegratedGradients,
+                                    LeftIntegratedGradients])
+def test_n_probe_steps_too_large_for_memory_names_n_probe_steps(method):
+    kwargs = {**good_kwargs(method), "n_probe_steps": 10**13}
+    with pytest.raises(ValueError, match="n_probe_steps=10000000000000"):
+        method(model()).attribute(**kwargs)
+
+
 @pytest.mark.parametrize("method", STRAIGHT_PATH_METHODS)
 def test_many_steps_work_in_chunks(method):
     kwargs = good_kwargs(method)

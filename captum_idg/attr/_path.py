@@ -184,7 +184,9 @@ class StraightLinePath:
     def probe(self, forward_func: Callable, n_probe_steps: int) -> Tensor:
         r"""Forward-only logits on ``linspace(0, 1, n_probe_steps)``: ``(M, batch)``."""
         check_count("n_probe_steps", n_probe_steps, 2)
-        check_path_fits(self.inputs, n_probe_steps, self.internal_batch_size)
+        check_path_fits(
+            self.inputs, n_probe_steps, self.internal_batch_size, "n_probe_steps"
+        )
         x = self.inputs[0]
         grid = torch.linspace(0, 1, n_probe_steps, dtype=x.dtype, device=x.device)
         return self.logits(forward_func, grid[:, None].expand(-1, self.batch_size))

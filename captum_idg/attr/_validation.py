@@ -77,12 +77,16 @@ def check_count(name: str, value: object, minimum: int) -> int:
 
 
 def check_path_fits(
-    inputs: Tuple[Tensor, ...], n_steps: int, internal_batch_size: Optional[int]
+    inputs: Tuple[Tensor, ...],
+    n_steps: int,
+    internal_batch_size: Optional[int],
+    name: str = "n_steps",
 ) -> None:
     r"""
     Raises if one pass over the path's rows (all ``n_steps * batch`` of them
     when ``internal_batch_size`` is None) would not fit in the device's memory:
     a clear error instead of the allocator's, or of swapping for minutes.
+    ``name`` is the argument that set ``n_steps``.
     """
     batch_size = inputs[0].shape[0]
     rows = n_steps * batch_size
@@ -95,10 +99,10 @@ def check_path_fits(
         hint = (
             "pass internal_batch_size to split the passes"
             if internal_batch_size is None
-            else "lower n_steps or internal_batch_size"
+            else f"lower {name} or internal_batch_size"
         )
         raise ValueError(
-            f"n_steps={n_steps} with internal_batch_size={internal_batch_size} needs at "
+            f"{name}={n_steps} with internal_batch_size={internal_batch_size} needs at "
             f"least {needed / 2**30:.1f} GiB in one pass, more than the "
             f"{available / 2**30:.1f} GiB of {inputs[0].device}: {hint}"
         )
