@@ -12,8 +12,10 @@ from captum_idg import (
     GuidedIntegratedGradients,
     ImportantDirectionGradientIntegration,
     IntegratedDecisionGradients,
+    LayerIntegratedDecisionGradients,
     LeftIntegratedGradients,
 )
+from captum_idg.metrics import deletion, insertion
 
 PATH_METHODS = [IntegratedDecisionGradients, AdaptiveIntegratedGradients,
                 LeftIntegratedGradients, ImportantDirectionGradientIntegration,
@@ -156,3 +158,84 @@ def test_saturated_model_gives_finite_output(method):
         net[0].weight.mul_(1e4)  # tanh saturates: gradients vanish almost everywhere
     attributions = method(net).attribute(**good_kwargs(method))
     assert torch.isfinite(attributions).all()
+
+
+def layer_idg(net):
+    """IDG in the space of the model's hidden layer."""
+    return LayerIntegratedDecisionGradients(net, net[1])
+
+
+LAYER_CASES = [case for case in COMMON + PATH_ONLY
+               if case[0] not in ("integer inputs", "baseline of wrong type")]
+
+
+@pytest.mark.parametrize("case, overrides, error, name", LAYER_CASES,
+                         ids=[c[0] for c in LAYER_CASES])
+def test_layer_idg_bad_input_raises_naming_the_argument(case, overrides, error, name):
+    kwargs = {**good_kwargs(IntegratedDecisionGradients), **overrides}
+    with pytest.raises(error, match=name):
+        layer_idg(model()).attribute(**kwargs)
+
+
+def test_layer_idg_takes_integer_inputs_and_train_mode():
+    embedding = torch.nn.Embedding(10, 4)
+    net = torch.nn.Sequential(embedding, torch.nn.Flatten(), torch.nn.Linear(12, 3)).train()
+    tokens = torch.tensor([[1, 2, 3], [4, 5, 6]])
+    attributions = LayerIntegratedDecisionGradients(net, embedding).attribute(
+        tokens, target=1, n_steps=8)
+    assert attributions.shape == (2, 3, 4) and torch.isfinite(attributions).all()
+    assert net.training
+
+
+def image_model():
+    torch.manual_seed(0)
+    return torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 12 * 13, 4))
+
+
+def metric_kwargs():
+    return dict(forward_func=image_model(), inputs=torch.rand(2, 3, 12, 13),
+                attributions=torch.rand(2, 12, 13), target=1)
+
+
+nan_image = torch.rand(2, 3, 12, 13)
+nan_image[0, 1, 2, 3] = float("nan")
+METRIC_CASES = [  # (case, overrides, exception, the argument the message names)
+    ("inputs as list", dict(inputs=[[0.0]]), ValueError, "inputs"),
+    ("3-D inputs", dict(inputs=torch.rand(2, 12, 13)), ValueError, "inputs"),
+    ("integer inputs", dict(inputs=torch.ones(2, 3, 12, 13, dtype=torch.long)), ValueError,
+     "inputs"),
+    ("NaN input", dict(inputs=nan_image), ValueError, "inputs"),
+    ("empty batch", dict(inputs=torch.rand(0, 3, 12, 13), attributions=torch.rand(0, 12, 13)),
+     ValueError, "inputs"),
+    ("attributions of wrong shape", dict(attributions=torch.rand(2, 13, 12)), ValueError,
+     "attributions"),
+    ("attributions for another batch", dict(attributions=torch.rand(3, 12, 13)), ValueError,
+     "attributions"),
+    ("NaN attributions", dict(attributions=torch.full((2, 12, 13), float("nan"))), ValueError,
+     "attributions"),
+    ("tuple target", dict(target=(1,)), ValueError, "target"),
+    ("target out of range", dict(target=4), ValueError, "target"),
+    ("negative target", dict(target=-1), ValueError, "target"),
+    ("target list too long", dict(target=[0, 1, 2]), ValueError, "target"),
+    ("float target", dict(target=torch.tensor([0.5, 1.0])), ValueError, "target"),
+    ("pixels_per_step 0", dict(pixels_per_step=0), ValueError, "pixels_per_step"),
+    ("unknown score", dict(score="prob"), ValueError, "score"),
+    ("model output not 2-D", dict(forward_func=lambda x: image_model()(x)[:, 0]), ValueError,
+     "forward_func"),
+]
+METRIC_TABLE = [(metric, *case) for metric in (insertion, deletion) for case in METRIC_CASES]
+
+
+@pytest.mark.parametrize("metric, case, overrides, error, name", METRIC_TABLE,
+                         ids=[f"{m.__name__}-{c[0]}" for m, *c in METRIC_TABLE])
+def test_metric_bad_input_raises_naming_the_argument(metric, case, overrides, error, name):
+    with pytest.raises(error, match=name):
+        metric(**{**metric_kwargs(), **overrides})
+
+
+@pytest.mark.parametrize("metric", [insertion, deletion])
+def test_metric_on_a_train_mode_model_works_and_leaves_the_flag(metric):
+    kwargs = metric_kwargs()
+    net = torch.nn.Sequential(kwargs["forward_func"], torch.nn.Dropout(0.5)).train()
+    first = metric(**{**kwargs, "forward_func": net})
+    assert net.training and torch.isfinite(first).all()

@@ -10,11 +10,14 @@ from torch import Tensor
 
 
 def format_inputs_and_baselines(
-    inputs: TensorOrTupleOfTensorsGeneric, baselines: BaselineType
+    inputs: TensorOrTupleOfTensorsGeneric,
+    baselines: BaselineType,
+    integer_inputs: bool = False,
 ) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]:
     r"""
     Formats ``inputs`` and ``baselines`` into tuples of detached tensors, each
     baseline expanded to the full shape of its input, and checks them.
+    ``integer_inputs`` admits integer tensors (token ids for a layer method).
     """
     if not isinstance(inputs, (Tensor, tuple)) or (
         isinstance(inputs, tuple) and not all(isinstance(x, Tensor) for x in inputs)
@@ -30,7 +33,7 @@ def format_inputs_and_baselines(
                 "inputs must share a non-empty batch dimension 0, got shapes "
                 f"{[tuple(t.shape) for t in formatted]}"
             )
-        if not x.is_floating_point():
+        if not (x.is_floating_point() or (integer_inputs and not x.is_complex())):
             raise ValueError(f"inputs must be floating point, got {x.dtype}")
         if not torch.isfinite(x).all():
             raise ValueError("inputs contain NaN or inf")

@@ -17,6 +17,8 @@ from captum._utils.typing import TargetType
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
+from captum_idg.attr._validation import check_output, check_target
+
 Score = Union[str, Callable[[Tensor], Tensor]]
 
 
@@ -144,6 +146,12 @@ def pixel_order(attributions: Tensor) -> Tensor:
 def _check_images(inputs: Tensor, attributions: Tensor) -> None:
     if not isinstance(inputs, Tensor) or inputs.dim() != 4:
         raise ValueError("inputs must be a Tensor of images (batch, channels, height, width)")
+    if inputs.shape[0] == 0:
+        raise ValueError("inputs must hold at least one image")
+    if not inputs.is_floating_point():
+        raise ValueError(f"inputs must be floating point, got {inputs.dtype}")
+    if not torch.isfinite(inputs).all():
+        raise ValueError("inputs contain NaN or inf")
     if not isinstance(attributions, Tensor) or attributions.dim() not in (3, 4):
         raise ValueError("attributions must be a Tensor (batch, [channels,] height, width)")
     batch, channels, height, width = inputs.shape
@@ -185,7 +193,12 @@ def _curve(
     rank.scatter_(1, order, torch.arange(height * width, device=inputs.device).expand(batch, -1))
     with torch.no_grad():
         if target is None:
-            target = forward_func(inputs, *args).argmax(dim=1)
+            predicted = forward_func(inputs, *args)
+            check_output(predicted, 0)  # one score per class
+            target = predicted.argmax(dim=1)
+        if isinstance(target, tuple):
+            raise ValueError("target must be one class index for all images or one per image")
+        check_target(target, batch)
         target = torch.as_tensor(target, device=inputs.device).flatten().expand(batch)
         total = batch * n_points
         chunk = max_examples_per_batch or total
@@ -199,7 +212,10 @@ def _curve(
                 a[example] if isinstance(a, Tensor) and a.dim() > 0 and len(a) == batch
                 else a for a in args
             )
-            outputs = scorer(forward_func(images, *chunk_args))
+            outputs = forward_func(images, *chunk_args)
+            if first == 0:
+                check_output(outputs, target)
+            outputs = scorer(outputs)
             scores.append(outputs.gather(1, target[example][:, None])[:, 0])
     return torch.cat(scores).view(batch, n_points)
 

@@ -5,8 +5,6 @@ from typing import Any, Callable, List, Optional, Tuple, Union
 import torch
 from captum._utils.common import (
     _format_additional_forward_args,
-    _format_baseline,
-    _format_tensor_into_tuples,
 )
 from captum._utils.gradient import _forward_layer_eval
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
@@ -15,6 +13,7 @@ from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
 
+from captum_idg.attr._validation import format_inputs_and_baselines
 from captum_idg.attr.integrated_decision_gradients import IntegratedDecisionGradients
 
 
@@ -92,10 +91,8 @@ class LayerIntegratedDecisionGradients(LayerAttribution, GradientAttribution):
             **attributions** of the layer's shape (a tuple if the layer has
             several inputs or outputs), or with **delta** as IDG returns it.
         """
-        formatted_inputs = _format_tensor_into_tuples(inputs)
-        formatted_baselines = tuple(
-            b if isinstance(b, Tensor) else torch.full_like(x, b)
-            for x, b in zip(formatted_inputs, _format_baseline(baselines, formatted_inputs))
+        formatted_inputs, formatted_baselines = format_inputs_and_baselines(
+            inputs, baselines, integer_inputs=True
         )
         args = _format_additional_forward_args(additional_forward_args) or ()
         with torch.no_grad():
