@@ -6,7 +6,10 @@ Peak memory is the largest heap in use during the call above the heap in use
 before it (glibc ``mallinfo2`` polled every 0.5 ms on CPU; CUDA's
 ``max_memory_allocated`` on a GPU). Pass counts come from a wrapper around the
 model: forward passes with and without grad, backward passes, and gradient
-evaluations (rows through a grad-enabled forward, per example).
+evaluations (rows through a grad-enabled forward, per example). Standard
+output is the report: pass/fail lines for the targets first, then time / IG
+ranges per method and regime, then every row; standard error shows a progress
+bar and each configuration's rows as they are measured.
 
     python benchmarks/speed.py                      # ResNet-18, batch 1 and 8, 16/50/128
     python benchmarks/speed.py --models resnet18 efficientnet_lite0 --batch 1 8 32 \
@@ -19,7 +22,9 @@ evaluations (rows through a grad-enabled forward, per example).
 
 import argparse
 import ctypes
+import itertools
 import json
+import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
@@ -29,6 +34,7 @@ import torch
 import torchvision
 from captum.attr import IntegratedGradients
 from torch import Tensor, nn
+from tqdm import tqdm
 
 from captum_idg import (
     AdaptiveIntegratedGradients,
@@ -292,30 +298,31 @@ def main() -> None:
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)
+    configurations = list(itertools.product(
+        args.models, args.batch, args.steps, args.internal_batch_size))
     rows: List[Row] = []
-    for model_name in args.models:
-        for batch in args.batch:
-            for n_steps in args.steps:
-                for ibs in args.internal_batch_size:
-                    try:
-                        new = measure(model_name, batch, n_steps, ibs or None, args.size,
-                                      args.repeats, device, args.methods)
-                    except torch.OutOfMemoryError:  # e.g. 32 x 128 rows in one pass
-                        torch.cuda.empty_cache()
-                        print(f"{model_name:9} {batch:5d} {n_steps:5d} {str(ibs or None):>5} "
-                              "out of memory: configuration skipped", flush=True)
-                        continue
-                    rows += new
-                    print(table(new).split("\n", 2)[2], flush=True)
-    print()
-    print("\n".join(verdicts(rows)))
+    progress = tqdm(configurations, desc="configurations", file=sys.stderr)
+    for model_name, batch, n_steps, ibs in progress:  # rows as they come: stderr
+        try:
+            new = measure(model_name, batch, n_steps, ibs or None, args.size,
+                          args.repeats, device, args.methods)
+        except (torch.OutOfMemoryError, RuntimeError) as error:  # e.g. 32 x 128 rows at once
+            if not isinstance(error, torch.OutOfMemoryError) and "allocate" not in str(error):
+                raise
+            torch.cuda.empty_cache()
+            progress.write(f"{model_name:9} {batch:5d} {n_steps:5d} {str(ibs or None):>5} "
+                           "out of memory: configuration skipped", file=sys.stderr)
+            continue
+        rows += new
+        progress.write(table(new).split("\n", 2)[2], file=sys.stderr)
+        if args.json:  # after every configuration: a run cut short keeps what it measured
+            with open(args.json, "w") as f:
+                json.dump([asdict(r) for r in rows], f, indent=1)
+    print("\n".join(verdicts(rows)))  # the report: stdout, verdicts first
     print(summary(rows))
     print(f"device: {device}, torch {torch.__version__}, threads {torch.get_num_threads()}, "
           f"images {args.size} x {args.size}, best of {args.repeats}")
     print(table(rows))
-    if args.json:
-        with open(args.json, "w") as f:
-            json.dump([asdict(r) for r in rows], f, indent=1)
 
 
 if __name__ == "__main__":
