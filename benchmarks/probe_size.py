@@ -17,7 +17,6 @@ The default probe, ``default_probe_steps(n_steps)``, comes from this table.
 """
 
 import argparse
-import itertools
 import math
 import sys
 from pathlib import Path
@@ -25,10 +24,8 @@ from typing import Dict, List, Tuple
 
 import torch
 
-sys.path.insert(0, str(Path(__file__).resolve().parent.parent / "tests"))
 sys.path.insert(0, str(Path(__file__).resolve().parent))
-from models import SaturatingNet, dense_path_reference  # noqa: E402
-from schedule_accuracy import GAINS, SEEDS, quadrature  # noqa: E402
+from schedule_accuracy import GAINS, SEEDS, quadrature, saturating_cases  # noqa: E402
 
 from captum_idg import (  # noqa: E402
     IntegratedDecisionGradients,
@@ -50,12 +47,7 @@ def geomean(values: List[float]) -> float:
 
 def saturating_models() -> Dict[Tuple[str, int, int], List[float]]:
     ratios: Dict[Tuple[str, int, int], List[float]] = {}
-    for gain, seed in itertools.product(GAINS, SEEDS):
-        model = SaturatingNet(seed=seed, gain=gain)
-        x = torch.randn(6, generator=torch.Generator().manual_seed(100 + seed),
-                        dtype=torch.float64)
-        target = int(model(x[None]).argmax())
-        references = dense_path_reference(model, x, torch.zeros_like(x), target)
+    for model, x, target, references in saturating_cases():
         for n in STEPS:
             alphas, weights = uniform_schedule(n, 1)
             uniform = quadrature(model, x, target, alphas[:, 0], weights[:, 0])

@@ -38,14 +38,19 @@ def quadrature(model, x, target, alphas, weights):
     return ig, idg
 
 
-def main() -> None:
-    ratios = {}
+def saturating_cases():
+    """``(model, x, target, (IG, IDG) references)`` of every gain and seed."""
     for gain, seed in itertools.product(GAINS, SEEDS):
         model = SaturatingNet(seed=seed, gain=gain)
         x = torch.randn(6, generator=torch.Generator().manual_seed(100 + seed),
                         dtype=torch.float64)
         target = int(model(x[None]).argmax())
-        references = dense_path_reference(model, x, torch.zeros_like(x), target)
+        yield model, x, target, dense_path_reference(model, x, torch.zeros_like(x), target)
+
+
+def main() -> None:
+    ratios = {}
+    for model, x, target, references in saturating_cases():
         for n in STEPS:
             alphas, weights = uniform_schedule(n, 1)
             uniform = quadrature(model, x, target, alphas[:, 0], weights[:, 0])
