@@ -168,15 +168,16 @@ class StraightLinePath:
         ``linspace(0, 1, n_probe_steps)`` for adaptive sampling (else None).
         ``n_probe_steps`` None: :func:`default_probe_steps` of ``n_steps``.
         """
-        if n_probe_steps is None:
-            n_probe_steps = default_probe_steps(n_steps)
-        check_count("n_probe_steps", n_probe_steps, 2)
-        x = self.inputs[0]
         if sampling == "uniform":
+            if n_probe_steps is not None:  # unused, but a bad value is still an error
+                check_count("n_probe_steps", n_probe_steps, 2)
+            x = self.inputs[0]
             alphas, weights = uniform_schedule(
                 n_steps, self.batch_size, x.dtype, x.device
             )
             return alphas, weights, None
+        if n_probe_steps is None:
+            n_probe_steps = default_probe_steps(n_steps)
         probe = self.probe(forward_func, n_probe_steps)
         alphas, weights = adaptive_schedule(probe, n_steps)
         return alphas, weights, probe

@@ -33,10 +33,7 @@ def format_inputs_and_baselines(
                 "inputs must share a non-empty batch dimension 0, got shapes "
                 f"{[tuple(t.shape) for t in formatted]}"
             )
-        if not (x.is_floating_point() or (integer_inputs and not x.is_complex())):
-            raise ValueError(f"inputs must be floating point, got {x.dtype}")
-        if not torch.isfinite(x).all():
-            raise ValueError("inputs contain NaN or inf")
+        check_values("inputs", x, integer_inputs)
     if baselines is None:
         baselines = tuple(0.0 for _ in formatted)
     elif not isinstance(baselines, tuple):
@@ -48,6 +45,14 @@ def format_inputs_and_baselines(
         )
     expanded = tuple(_expand_baseline(x, b) for x, b in zip(formatted, baselines))
     return tuple(x.detach() for x in formatted), expanded
+
+
+def check_values(name: str, x: Tensor, integer: bool = False) -> None:
+    r"""Raises unless ``x`` is floating point (or integer, if allowed) and finite."""
+    if not (x.is_floating_point() or (integer and not x.is_complex())):
+        raise ValueError(f"{name} must be floating point, got {x.dtype}")
+    if not torch.isfinite(x).all():
+        raise ValueError(f"{name} contain NaN or inf")
 
 
 def _expand_baseline(x: Tensor, baseline: object) -> Tensor:
@@ -67,8 +72,7 @@ def _expand_baseline(x: Tensor, baseline: object) -> Tensor:
             f"baselines of shape {tuple(baseline.shape)} do not fit inputs of shape "
             f"{tuple(x.shape)}: give a scalar, shape (1, ...) or the input's shape"
         )
-    if not torch.isfinite(baseline).all():
-        raise ValueError("baselines contain NaN or inf")
+    check_values("baselines", baseline, integer=True)  # dtype already matches the input's
     return baseline.detach().expand_as(x)
 
 

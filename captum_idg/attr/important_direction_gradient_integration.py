@@ -104,13 +104,12 @@ class ImportantDirectionGradientIntegration(GradientAttribution):
             self._add(totals, tuple(g[:-1] for g in grads),
                       inverse_norms[:-1] * logits.diff(dim=0))
             last = tuple(g[-1:].clone() for g in grads), inverse_norms[-1:], logits[-1:]
-        end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1]))
+        end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1]))  # (1, batch)
         self._add(totals, last[0], last[1] * (end_logit - last[2]))
-        end_logit = end_logit[0]
         formatted = _format_output(_is_tuple(inputs), tuple(totals))
         if return_convergence_delta:
             total = sum(t.flatten(1).sum(dim=1) for t in totals)
-            return formatted, total - (end_logit - start_logit)
+            return formatted, total - (end_logit[0] - start_logit)
         return formatted
 
     @staticmethod

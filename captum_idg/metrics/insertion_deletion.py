@@ -17,7 +17,7 @@ from captum._utils.typing import TargetType
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
-from captum_idg.attr._validation import check_output, check_target
+from captum_idg.attr._validation import check_output, check_target, check_values
 
 Score = Union[str, Callable[[Tensor], Tensor]]
 
@@ -148,10 +148,7 @@ def _check_images(inputs: Tensor, attributions: Tensor) -> None:
         raise ValueError("inputs must be a Tensor of images (batch, channels, height, width)")
     if inputs.shape[0] == 0:
         raise ValueError("inputs must hold at least one image")
-    if not inputs.is_floating_point():
-        raise ValueError(f"inputs must be floating point, got {inputs.dtype}")
-    if not torch.isfinite(inputs).all():
-        raise ValueError("inputs contain NaN or inf")
+    check_values("inputs", inputs)
     if not isinstance(attributions, Tensor) or attributions.dim() not in (3, 4):
         raise ValueError("attributions must be a Tensor (batch, [channels,] height, width)")
     batch, channels, height, width = inputs.shape
