@@ -72,4 +72,6 @@ def test_converges_to_dense_reference(seed):
           - reference).norm() / reference.norm()).item()
         for n in (16, 64, 256)
     ]
-    assert errors[0] > errors[1] > errors[2] and errors[2] < 1e-3, errors
+    floor = 1e-7  # the dense reference's own error
+    assert errors[0] > errors[1] and errors[2] < max(errors[1], floor), errors
+    assert errors[2] < 1e-6, errors  # measured <= 9e-9

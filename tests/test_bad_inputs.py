@@ -96,7 +96,7 @@ STRAIGHT_PATH_METHODS = [m for m in PATH_METHODS if m is not GuidedIntegratedGra
 def test_n_steps_too_large_for_memory_names_n_steps(method, internal_batch_size):
     kwargs = {**good_kwargs(method), "n_steps": 10**13,
               "internal_batch_size": internal_batch_size}
-    with pytest.raises(ValueError, match="n_steps=10000000000000.*internal_batch_size"):
+    with pytest.raises(ValueError, match="n_steps=10000000000000"):
         method(model()).attribute(**kwargs)
 
 

@@ -88,10 +88,10 @@ def test_layer_input_and_forward_args(trained):
         embedded = trained.embedding(tokens)
     to_input = LayerIntegratedDecisionGradients(trained, trained.mix).attribute(
         tokens, baseline, target=1, additional_forward_args=0.5, n_steps=12,
-        attribute_to_layer_input=True, sampling="uniform")
+        attribute_to_layer_input=True, method="riemann_middle")
     direct = IntegratedDecisionGradients(trained.from_embeddings).attribute(
         embedded, trained.embedding(baseline).detach(), target=1, additional_forward_args=0.5,
-        n_steps=12, sampling="uniform")
+        n_steps=12, method="riemann_middle")
     torch.testing.assert_close(to_input, direct)
 
 

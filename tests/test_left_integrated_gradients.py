@@ -53,7 +53,8 @@ def test_threshold_one_is_ig_on_the_same_grid(seed):
     x = torch.randn(3, 6, generator=torch.Generator().manual_seed(seed), dtype=torch.float64)
     target = (x @ model.w < 0).long()  # the class whose logit rises along the path
     ours = LeftIntegratedGradients(model).attribute(
-        x, target=target, n_steps=24, threshold=1.0, threshold_type="relative"
+        x, target=target, n_steps=24, method="riemann_middle", threshold=1.0,
+        threshold_type="relative",
     )
     ig = IntegratedGradients(model).attribute(x, target=target, n_steps=24, method="riemann_middle")
     torch.testing.assert_close(ours, ig)

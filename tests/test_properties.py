@@ -43,13 +43,15 @@ class Shifted(torch.nn.Module):
 def test_adaptive_schedule_properties(seed, n_probe, n_steps, mix, power):
     probe = torch.randn(n_probe, 4, generator=torch.Generator().manual_seed(seed),
                         dtype=torch.float64).cumsum(0)
-    alphas, weights = adaptive_schedule(probe, n_steps, mix, power)
+    grid = torch.linspace(0, 1, n_probe, dtype=torch.float64)[:, None].expand(-1, 4)
+    alphas, weights = adaptive_schedule(grid, probe, n_steps, uniform_mix=mix, power=power)
     torch.testing.assert_close(weights.sum(0), torch.ones(4, dtype=torch.float64))
     edges = torch.cat([torch.zeros(1, 4, dtype=torch.float64), weights.cumsum(0)])
     assert (weights > 0).all() and (alphas > edges[:-1]).all() and (alphas < edges[1:]).all()
     assert ((alphas > 0) & (alphas < 1)).all()
     for b in range(4):  # per-example independence
-        a_b, w_b = adaptive_schedule(probe[:, b : b + 1], n_steps, mix, power)
+        a_b, w_b = adaptive_schedule(grid[:, :1], probe[:, b : b + 1], n_steps, uniform_mix=mix,
+                                     power=power)
         torch.testing.assert_close(a_b[:, 0], alphas[:, b])
 
 

@@ -54,10 +54,11 @@ def test_bad_arguments_raise_value_error_naming_them(method, bad, name):
         method(model).attribute(**kwargs)
 
 
-def test_unknown_sampling_name():
+@pytest.mark.parametrize("method", METHODS)
+def test_unknown_method_name(method):
     x, model = x_and_model()
-    with pytest.raises(ValueError, match="sampling"):
-        IntegratedDecisionGradients(model).attribute(x, target=0, sampling="gauss")
+    with pytest.raises(ValueError, match="method"):
+        method(model).attribute(x, target=0, method="gauss")
 
 
 def test_inputs_of_wrong_type():

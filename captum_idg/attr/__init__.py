@@ -1,11 +1,6 @@
-"""Attribution methods, each a Captum ``GradientAttribution``."""
+"""Attribution methods, each a Captum ``GradientAttribution``, and their schedules."""
 
-from captum_idg.attr._schedule import (
-    adaptive_schedule,
-    default_probe_steps,
-    saturation_point,
-    uniform_schedule,
-)
+from captum_idg.attr._path_attribution import RefinementReport
 from captum_idg.attr.adaptive_integrated_gradients import AdaptiveIntegratedGradients
 from captum_idg.attr.adversarial_gradient_integration import AdversarialGradientIntegration
 from captum_idg.attr.guided_integrated_gradients import GuidedIntegratedGradients
@@ -17,6 +12,13 @@ from captum_idg.attr.layer.layer_integrated_decision_gradients import (
     LayerIntegratedDecisionGradients,
 )
 from captum_idg.attr.left_integrated_gradients import LeftIntegratedGradients
+from captum_idg.attr.schedules import (
+    adaptive_schedule,
+    default_probe_steps,
+    reference_schedule,
+    riemann_schedule,
+    saturation_point,
+)
 
 __all__ = [
     "AdaptiveIntegratedGradients",
@@ -26,8 +28,10 @@ __all__ = [
     "IntegratedDecisionGradients",
     "LayerIntegratedDecisionGradients",
     "LeftIntegratedGradients",
+    "RefinementReport",
     "adaptive_schedule",
     "default_probe_steps",
+    "reference_schedule",
+    "riemann_schedule",
     "saturation_point",
-    "uniform_schedule",
 ]

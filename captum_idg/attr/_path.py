@@ -2,12 +2,14 @@
 
 Every method in this package that integrates along ``x' + alpha * (x - x')``
 goes through :class:`StraightLinePath`. Sample points are given as ``alphas``
-of shape ``(n_steps, batch)``; rows are laid out step-major like Captum's
-``IntegratedGradients`` (step ``k`` of example ``b`` is row ``k * batch + b``),
-so Captum's target and forward-argument expansion apply unchanged.
+of shape ``(k, batch)``; rows are laid out step-major like Captum's
+``IntegratedGradients`` (step ``i`` of example ``b`` is row ``i * batch + b``),
+so Captum's target and forward-argument expansion apply unchanged. Passes are
+split to at most :func:`~captum_idg.attr._validation.rows_per_pass` rows, and
+NaN or inf anywhere on the path is an error that says where.
 """
 
-from typing import Any, Callable, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
 from captum._utils.common import (
@@ -20,54 +22,76 @@ from captum._utils.common import (
 from captum._utils.typing import TargetType
 from torch import Tensor
 
-from captum_idg.attr._schedule import (
-    adaptive_schedule,
-    default_probe_steps,
-    uniform_schedule,
-)
+from captum_idg._batching import Index, row_slices, take_examples, take_forward_args
 from captum_idg.attr._validation import (
     check_count,
-    check_path_fits,
+    check_finite,
+    check_forward_args,
+    check_steps_fit,
     check_target,
     checked_forward,
     format_inputs_and_baselines,
+    rows_per_pass,
 )
 
-SAMPLINGS = ("adaptive", "uniform")
+
+def summed_gradients(
+    forward_fn: Callable,
+    inputs: Tuple[Tensor, ...],
+    target_ind: TargetType = None,
+    additional_forward_args: Any = None,
+    grad_kwargs: Optional[Dict[str, Any]] = None,
+) -> Tuple[Tensor, ...]:
+    r"""
+    Captum's ``compute_gradients`` with one backward pass of the summed
+    target outputs instead of one per row (``torch.unbind``), which costs
+    time quadratic in the rows. The gradients are the same: each row's
+    output depends on its own input row. An input the output does not use
+    gets a zero gradient.
+    """
+    with torch.enable_grad():
+        outputs = _run_forward(forward_fn, inputs, target_ind, additional_forward_args)
+        if not outputs.requires_grad:
+            raise ValueError(
+                "forward_func's output does not depend on inputs through autograd (it "
+                "has no grad_fn): the model may detach, run under torch.no_grad, or "
+                "ignore its inputs"
+            )
+        grads = torch.autograd.grad(outputs.sum(), inputs, allow_unused=True,
+                                    **(grad_kwargs or {}))
+    return tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs))
 
 
 class StraightLinePath:
     r"""
     The straight lines from ``baselines`` to ``inputs`` of a batch, with the
-    model's target, extra forward arguments and chunk size attached.
+    model's target, extra forward arguments and pass size attached.
 
     Args:
         inputs (tuple[Tensor, ...]): Formatted inputs, batch first.
         baselines (tuple[Tensor, ...]): Baselines of the same shapes.
         target (TargetType): Captum target, one per example or shared.
-        additional_forward_args (Any): Captum additional forward arguments.
-        internal_batch_size (int, optional): Most rows per forward pass; a
-                    chunk always holds at least one step of the whole batch.
+        additional_forward_args (tuple, optional): Formatted Captum forward
+                    arguments.
+        rows (int): Most rows per forward pass; a pass always holds at least
+                    one step of the whole batch.
     """
 
     def __init__(
         self,
         inputs: Tuple[Tensor, ...],
         baselines: Tuple[Tensor, ...],
-        target: TargetType = None,
-        additional_forward_args: Any = None,
-        internal_batch_size: Optional[int] = None,
+        target: TargetType,
+        additional_forward_args: Optional[tuple],
+        rows: int,
     ) -> None:
         self.inputs = inputs
         self.baselines = baselines
         self.directions = tuple(x - b for x, b in zip(inputs, baselines))
         self.batch_size = inputs[0].shape[0]
-        check_target(target, self.batch_size)
         self.target = target
-        self.additional_forward_args = _format_additional_forward_args(
-            additional_forward_args
-        )
-        self.internal_batch_size = internal_batch_size
+        self.additional_forward_args = additional_forward_args
+        self.rows = rows
 
     @classmethod
     def from_arguments(
@@ -78,21 +102,30 @@ class StraightLinePath:
         additional_forward_args: Any,
         n_steps: int,
         internal_batch_size: Optional[int],
+        minimum_steps: int = 2,
     ) -> "StraightLinePath":
         r"""Checks a method's public arguments and builds the batch's paths."""
         formatted_inputs, formatted_baselines = format_inputs_and_baselines(
             inputs, baselines
         )
-        check_count("n_steps", n_steps, 2)
-        if internal_batch_size is not None:
-            check_count("internal_batch_size", internal_batch_size, 1)
-        check_path_fits(formatted_inputs, n_steps, internal_batch_size)
-        return cls(
-            formatted_inputs,
-            formatted_baselines,
-            target,
-            additional_forward_args,
-            internal_batch_size,
+        batch_size = formatted_inputs[0].shape[0]
+        check_count("n_steps", n_steps, minimum_steps)
+        check_steps_fit(formatted_inputs, n_steps)
+        check_target(target, batch_size)
+        args = _format_additional_forward_args(additional_forward_args)
+        check_forward_args(args, batch_size)
+        rows = rows_per_pass(formatted_inputs, internal_batch_size)
+        return cls(formatted_inputs, formatted_baselines, target, args, rows)
+
+    def select(self, index: Index) -> "StraightLinePath":
+        r"""The paths of the examples ``index`` only."""
+        take = lambda value: take_examples(value, index, self.batch_size)  # noqa: E731
+        return StraightLinePath(
+            tuple(take(x) for x in self.inputs),
+            tuple(take(b) for b in self.baselines),
+            take(self.target),
+            take_forward_args(self.additional_forward_args, index, self.batch_size),
+            self.rows,
         )
 
     def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
@@ -110,17 +143,20 @@ class StraightLinePath:
     def logits(self, forward_func: Callable, alphas: Tensor) -> Tensor:
         r"""Forward-only target logits at ``alphas``: shape ``(k, batch)``."""
         chunks = []
+        forward = checked_forward(forward_func, self.target)
         with torch.no_grad():
             for steps in self._step_chunks(alphas.shape[0]):
                 k = steps.stop - steps.start
                 output = _run_forward(
-                    checked_forward(forward_func, self.target),
+                    forward,
                     self.points(alphas[steps]),
                     _expand_target(self.target, k),
                     self._expanded_args(k),
                 )
                 chunks.append(output.reshape(k, self.batch_size))
-        return torch.cat(chunks)
+        logits = torch.cat(chunks)
+        check_finite("forward_func's outputs", logits, alphas)
+        return logits
 
     def gradients(
         self, gradient_func: Callable, forward_func: Callable, alphas: Tensor
@@ -138,15 +174,17 @@ class StraightLinePath:
             target = _expand_target(self.target, k)
             outputs: List[Tensor] = []
             grads = gradient_func(
-                forward_fn=checked_forward(forward_func, self.target, outputs),
-                inputs=tuple(p.requires_grad_() for p in self.points(alphas[steps])),
-                target_ind=target,
-                additional_forward_args=self._expanded_args(k),
+                checked_forward(forward_func, self.target, outputs),
+                tuple(p.requires_grad_() for p in self.points(alphas[steps])),
+                target,
+                self._expanded_args(k),
             )
-            logits = _select_targets(outputs[-1].detach(), target)
-            yield steps, tuple(
-                g.view(k, self.batch_size, *g.shape[1:]) for g in grads
-            ), logits.reshape(k, self.batch_size)
+            logits = _select_targets(outputs[-1].detach(), target).reshape(k, self.batch_size)
+            check_finite("forward_func's outputs", logits, alphas[steps])
+            grads = tuple(g.view(k, self.batch_size, *g.shape[1:]) for g in grads)
+            for g in grads:
+                check_finite("gradients of forward_func", g, alphas[steps])
+            yield steps, grads, logits
 
     def rate_of_change(self, grads: Tuple[Tensor, ...]) -> Tensor:
         r"""``dF/dalpha = sum(grad * (x - x'))`` per sample: shape ``(k, batch)``."""
@@ -155,60 +193,43 @@ class StraightLinePath:
             for g, d in zip(grads, self.directions)
         )
 
-    def schedule(
-        self,
-        forward_func: Callable,
-        sampling: str,
-        n_steps: int,
-        n_probe_steps: Optional[int] = None,
-    ) -> Tuple[Tensor, Tensor, Optional[Tensor]]:
-        r"""
-        The sample points and weights for ``sampling``, each ``(n_steps,
-        batch)``, and the probe logits ``(n_probe_steps, batch)`` on the grid
-        ``linspace(0, 1, n_probe_steps)`` for adaptive sampling (else None).
-        ``n_probe_steps`` None: :func:`default_probe_steps` of ``n_steps``.
-        """
-        if sampling == "uniform":
-            if n_probe_steps is not None:  # unused, but a bad value is still an error
-                check_count("n_probe_steps", n_probe_steps, 2)
-            x = self.inputs[0]
-            alphas, weights = uniform_schedule(
-                n_steps, self.batch_size, x.dtype, x.device
-            )
-            return alphas, weights, None
-        if n_probe_steps is None:
-            n_probe_steps = default_probe_steps(n_steps)
-        probe = self.probe(forward_func, n_probe_steps)
-        alphas, weights = adaptive_schedule(probe, n_steps)
-        return alphas, weights, probe
-
-    def probe(self, forward_func: Callable, n_probe_steps: int) -> Tensor:
-        r"""Forward-only logits on ``linspace(0, 1, n_probe_steps)``: ``(M, batch)``."""
-        check_count("n_probe_steps", n_probe_steps, 2)
-        check_path_fits(
-            self.inputs, n_probe_steps, self.internal_batch_size, "n_probe_steps"
-        )
-        x = self.inputs[0]
-        grid = torch.linspace(0, 1, n_probe_steps, dtype=x.dtype, device=x.device)
-        return self.logits(forward_func, grid[:, None].expand(-1, self.batch_size))
-
-    def endpoint_logits(
-        self, forward_func: Callable, probe: Optional[Tensor] = None
-    ) -> Tuple[Tensor, Tensor]:
-        r"""``(F(x'), F(x))`` per example, read off the probe when there is one."""
-        if probe is None:
-            ends = torch.tensor([0.0, 1.0], device=self.inputs[0].device)
-            probe = self.logits(forward_func, ends[:, None].expand(-1, self.batch_size))
-        return probe[0], probe[-1]
-
     def _step_chunks(self, n_steps: int) -> Iterator[slice]:
-        per_chunk = n_steps
-        if self.internal_batch_size is not None:
-            per_chunk = max(1, self.internal_batch_size // self.batch_size)
-        for start in range(0, n_steps, per_chunk):
-            yield slice(start, min(start + per_chunk, n_steps))
+        return row_slices(n_steps, max(1, self.rows // self.batch_size))
 
     def _expanded_args(self, k: int) -> Any:
         if self.additional_forward_args is None:
             return None
         return _expand_additional_forward_args(self.additional_forward_args, k)
+
+
+class StepSums:
+    r"""
+    Sums along a path of arbitrary steps ``dz_k`` (Guided IG, AGI, IDGI):
+    ``sum_k g_k * dz_k``, the global attribution, or with
+    ``multiply_by_inputs=False`` the local one, the step-weighted mean
+    gradient ``sum_k g_k |dz_k| / sum_k |dz_k|`` per feature (0 for a feature
+    that never moves). On the straight line the local one is IG's mean
+    gradient, and global = local * (x - x') wherever features move one way.
+    """
+
+    def __init__(self, like: Tuple[Tensor, ...], multiply_by_inputs: bool) -> None:
+        self.multiply_by_inputs = multiply_by_inputs
+        self.totals = [torch.zeros_like(t) for t in like]
+        self.lengths = None if multiply_by_inputs else [torch.zeros_like(t) for t in like]
+
+    def add(self, grads: Tuple[Tensor, ...], steps: Tuple[Tensor, ...]) -> None:
+        r"""Adds ``k`` steps: ``grads`` and ``steps`` ``(k, *shape of the totals)``."""
+        for i, (g, dz) in enumerate(zip(grads, steps)):
+            if self.lengths is None:
+                self.totals[i] += (g * dz).sum(dim=0)
+            else:
+                self.totals[i] += (g * dz.abs()).sum(dim=0)
+                self.lengths[i] += dz.abs().sum(dim=0)
+
+    def result(self) -> Tuple[Tensor, ...]:
+        if self.lengths is None:
+            return tuple(self.totals)
+        return tuple(
+            torch.where(n > 0, t / torch.where(n > 0, n, 1.0), 0.0)
+            for t, n in zip(self.totals, self.lengths)
+        )

@@ -1,12 +1,23 @@
-"""Argument checks shared by the attribution classes: clear ``ValueError``s."""
+"""Argument checks shared by the attribution classes and metrics: clear ``ValueError``s.
 
+A check raises before any work is done where it can, and otherwise on the
+first forward pass; every message names the argument at fault.
+"""
+
+import math
 import os
+import warnings
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 from captum._utils.common import _format_tensor_into_tuples
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
-from torch import Tensor
+from torch import Tensor, nn
+
+# Bytes of model activations kept for the backward pass per byte of input row:
+# a conservative figure for convolutional and transformer classifiers (a
+# 224 x 224 EfficientNet-Lite0 row keeps about 40x its input).
+ACTIVATION_FACTOR = 64
 
 
 def format_inputs_and_baselines(
@@ -16,7 +27,9 @@ def format_inputs_and_baselines(
 ) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]:
     r"""
     Formats ``inputs`` and ``baselines`` into tuples of detached tensors, each
-    baseline expanded to the full shape of its input, and checks them.
+    baseline broadcast to the full shape of its input as Captum broadcasts it
+    (a scalar, the input's shape, or any shape with first dimension 1 or the
+    batch that broadcasts to it, e.g. ``(1, C, 1, 1)``), and checks them.
     ``integer_inputs`` admits integer tensors (token ids for a layer method).
     """
     if not isinstance(inputs, (Tensor, tuple)) or (
@@ -30,8 +43,8 @@ def format_inputs_and_baselines(
     for x in formatted:
         if x.dim() == 0 or x.shape[0] != batch_size or batch_size == 0:
             raise ValueError(
-                "inputs must share a non-empty batch dimension 0, got shapes "
-                f"{[tuple(t.shape) for t in formatted]}"
+                "inputs must share a non-empty batch dimension 0 (a single example "
+                f"needs one: x.unsqueeze(0)), got shapes {[tuple(t.shape) for t in formatted]}"
             )
         check_values("inputs", x, integer_inputs)
     if baselines is None:
@@ -49,9 +62,11 @@ def format_inputs_and_baselines(
 
 def check_values(name: str, x: Tensor, integer: bool = False) -> None:
     r"""Raises unless ``x`` is floating point (or integer, if allowed) and finite."""
+    if not isinstance(x, Tensor):
+        raise ValueError(f"{name} must be a Tensor, got {type(x).__name__}")
     if not (x.is_floating_point() or (integer and not x.is_complex())):
         raise ValueError(f"{name} must be floating point, got {x.dtype}")
-    if not torch.isfinite(x).all():
+    if x.is_floating_point() and not torch.isfinite(x).all():
         raise ValueError(f"{name} contain NaN or inf")
 
 
@@ -67,13 +82,23 @@ def _expand_baseline(x: Tensor, baseline: object) -> Tensor:
             f"baselines must match the dtype and device of inputs: input "
             f"{x.dtype} on {x.device}, baseline {baseline.dtype} on {baseline.device}"
         )
-    if baseline.dim() > 0 and baseline.shape not in (x.shape, (1, *x.shape[1:])):
+    if baseline.dim() > 0 and not _broadcasts_over_batch(baseline.shape, x.shape):
         raise ValueError(
             f"baselines of shape {tuple(baseline.shape)} do not fit inputs of shape "
-            f"{tuple(x.shape)}: give a scalar, shape (1, ...) or the input's shape"
+            f"{tuple(x.shape)}: give a scalar, the input's shape, or a shape with "
+            "first dimension 1 that broadcasts to it, such as (1, C, 1, 1)"
         )
     check_values("baselines", baseline, integer=True)  # dtype already matches the input's
     return baseline.detach().expand_as(x)
+
+
+def _broadcasts_over_batch(shape: torch.Size, target: torch.Size) -> bool:
+    if len(shape) != len(target) or shape[0] not in (1, target[0]):
+        return False
+    try:
+        return torch.broadcast_shapes(shape, target) == target
+    except RuntimeError:
+        return False
 
 
 def check_count(name: str, value: object, minimum: int) -> int:
@@ -83,55 +108,88 @@ def check_count(name: str, value: object, minimum: int) -> int:
     return value
 
 
-def check_path_fits(
-    inputs: Tuple[Tensor, ...],
-    n_steps: int,
-    internal_batch_size: Optional[int],
-    name: str = "n_steps",
-) -> None:
-    r"""
-    Raises if one pass over the path's rows (all ``n_steps * batch`` of them
-    when ``internal_batch_size`` is None) would not fit in the device's memory:
-    a clear error instead of the allocator's, or of swapping for minutes.
-    ``name`` is the argument that set ``n_steps``.
-    """
-    batch_size = inputs[0].shape[0]
-    rows = n_steps * batch_size
-    if internal_batch_size is not None:
-        rows = min(rows, max(internal_batch_size, batch_size))
-    row_bytes = sum(x[0].numel() * x.element_size() for x in inputs)
-    needed = rows * row_bytes + n_steps * batch_size * 8  # points + schedule
-    available = _device_memory(inputs[0].device)
-    if available is not None and needed > available:
-        hint = (
-            "pass internal_batch_size to split the passes"
-            if internal_batch_size is None
-            else f"lower {name} or internal_batch_size"
+def check_real(
+    name: str,
+    value: object,
+    low: float = -math.inf,
+    high: float = math.inf,
+    low_open: bool = False,
+    high_open: bool = False,
+) -> float:
+    r"""Returns ``value`` if it is a finite real number in the interval from
+    ``low`` to ``high`` (open or closed at each end), else raises."""
+    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
+    ok = ok and math.isfinite(value)  # type: ignore[arg-type]
+    if ok:
+        ok = (value > low if low_open else value >= low) and (  # type: ignore[operator]
+            value < high if high_open else value <= high  # type: ignore[operator]
         )
-        raise ValueError(
-            f"{name}={n_steps} with internal_batch_size={internal_batch_size} needs at "
-            f"least {needed / 2**30:.1f} GiB in one pass, more than the "
-            f"{available / 2**30:.1f} GiB of {inputs[0].device}: {hint}"
-        )
-
-
-def _device_memory(device: torch.device) -> Optional[int]:
-    r"""Total memory of ``device`` in bytes, None where it cannot be read."""
-    if device.type == "cuda":
-        return torch.cuda.get_device_properties(device).total_memory
-    if device.type == "cpu" and hasattr(os, "sysconf"):
-        try:
-            return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES")
-        except (ValueError, OSError):
-            return None
-    return None
+    if not ok:
+        interval = f"{'(' if low_open else '['}{low}, {high}{')' if high_open else ']'}"
+        raise ValueError(f"{name} must be a finite number in {interval}, got {value!r}")
+    return float(value)  # type: ignore[arg-type]
 
 
 def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
     r"""Returns ``value`` if it is one of ``choices``, else raises."""
-    if value not in choices:
+    if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
-    return value  # type: ignore[return-value]
+    return value
+
+
+def check_steps_fit(
+    inputs: Tuple[Tensor, ...], n_steps: int, name: str = "n_steps"
+) -> None:
+    r"""
+    Raises if the bookkeeping of ``n_steps`` samples per example (points,
+    weights and logits, a few floats each; the passes themselves are split to
+    fit) would not fit in the device's memory: a clear error instead of the
+    allocator's. ``name`` is the argument that set ``n_steps``.
+    """
+    needed = n_steps * inputs[0].shape[0] * 8 * 8
+    available = device_memory(inputs[0].device)
+    if available is not None and needed > available:
+        raise ValueError(
+            f"{name}={n_steps} needs {needed / 2**30:.1f} GiB of schedule for "
+            f"{inputs[0].shape[0]} examples, more than the {available / 2**30:.1f} GiB "
+            f"free on {inputs[0].device}: lower {name}"
+        )
+
+
+def rows_per_pass(inputs: Tuple[Tensor, ...], internal_batch_size: Optional[int]) -> int:
+    r"""
+    Rows of path points per forward pass. An explicit ``internal_batch_size``
+    is honoured (but a pass holds at least one step of the whole batch).
+    None: as many rows as fit in a quarter of the device's free memory at
+    ``ACTIVATION_FACTOR`` bytes of activations per input byte, so that no
+    default call runs out of memory however large ``n_steps`` is.
+    """
+    batch_size = inputs[0].shape[0]
+    if internal_batch_size is not None:
+        return max(check_count("internal_batch_size", internal_batch_size, 1), batch_size)
+    row_bytes = sum(x[0].numel() * x.element_size() for x in inputs) * ACTIVATION_FACTOR
+    available = device_memory(inputs[0].device) or 2**32
+    return max(batch_size, int(available // 4 // max(row_bytes, 1)))
+
+
+def device_memory(device: torch.device) -> Optional[int]:
+    r"""Free memory of ``device`` in bytes, None where it cannot be read."""
+    if device.type == "cuda":
+        return torch.cuda.mem_get_info(device)[0]
+    if device.type == "cpu":
+        try:
+            with open("/proc/meminfo") as meminfo:
+                for line in meminfo:
+                    if line.startswith("MemAvailable:"):
+                        return int(line.split()[1]) * 1024
+        except OSError:
+            pass
+        if hasattr(os, "sysconf"):
+            try:
+                return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
+            except (ValueError, OSError):
+                return None
+    return None
 
 
 def check_target(target: TargetType, batch_size: int) -> None:
@@ -143,25 +201,68 @@ def check_target(target: TargetType, batch_size: int) -> None:
             f"target must be an int, tuple, list or Tensor, got {type(target).__name__}"
         )
     if isinstance(target, Tensor):
-        if target.is_floating_point() or target.is_complex():
+        if target.is_floating_point() or target.is_complex() or target.dtype == torch.bool:
             raise ValueError(f"target must hold integers, got {target.dtype}")
         if target.numel() > 1 and (target.dim() != 1 or len(target) != batch_size):
             raise ValueError(
                 f"target of shape {tuple(target.shape)} must be a scalar or have "
                 f"one entry per example ({batch_size})"
             )
-    if isinstance(target, list) and len(target) != batch_size:
+    if isinstance(target, list):
+        if len(target) != batch_size:
+            raise ValueError(
+                f"target has {len(target)} entries for a batch of {batch_size} examples"
+            )
+        kinds = {type(t) for t in target}
+        if not (kinds <= {int} or kinds <= {tuple}):
+            raise ValueError(
+                "target as a list must hold one int (or one tuple) per example, got "
+                f"{sorted(k.__name__ for k in kinds)}"
+            )
+
+
+def check_class_target(target: TargetType, batch_size: int) -> None:
+    r"""For methods that need one class per example (an int, a list of ints
+    or a 1-D integer tensor): anything else raises."""
+    if target is None or isinstance(target, tuple) or (
+        isinstance(target, list) and target and not isinstance(target[0], int)
+    ):
         raise ValueError(
-            f"target has {len(target)} entries for a batch of {batch_size} examples"
+            "target must give one class per example: an int, a list of ints or a "
+            f"1-D integer Tensor, got {target!r}"
         )
+    check_target(target, batch_size)
 
 
-def check_output(output: object, target: TargetType) -> None:
-    r"""Checks the model's output against ``target`` on the first forward pass."""
+def check_forward_args(args: Optional[tuple], batch_size: int) -> None:
+    r"""
+    Tensor forward arguments follow their example along the path, so their
+    first dimension must be the batch (Captum's rule). With one example any
+    tensor is passed whole to every step, as Captum's LLM attribution does.
+    """
+    if args is None or batch_size == 1:
+        return
+    for position, arg in enumerate(args):
+        if isinstance(arg, Tensor) and arg.dim() > 0 and arg.shape[0] != batch_size:
+            raise ValueError(
+                f"additional_forward_args[{position}] has {arg.shape[0]} rows for a batch "
+                f"of {batch_size} examples: tensor arguments need one row per example "
+                "(pass other values as non-tensors, or 0-dim tensors)"
+            )
+
+
+def check_output(output: object, target: TargetType, rows: Optional[int] = None) -> None:
+    r"""Checks the model's output against ``target`` (and the number of input
+    ``rows``) on the first forward pass."""
     if not isinstance(output, Tensor) or output.dim() == 0:
         raise ValueError(
             "forward_func must return a Tensor with a batch dimension, got "
             f"{type(output).__name__}"
+        )
+    if rows is not None and output.shape[0] != rows:
+        raise ValueError(
+            f"forward_func returned {output.shape[0]} rows for {rows} input rows: its "
+            "output needs one row per input row (dimension 0 is the batch)"
         )
     if target is None:
         if output[0].numel() != 1:
@@ -193,19 +294,87 @@ def checked_forward(
     forward_func: Callable, target: TargetType, keep: Optional[List[Tensor]] = None
 ) -> Callable:
     r"""
-    ``forward_func`` that checks its first output against ``target`` (see
-    :func:`check_output`) and appends every output to ``keep`` if given.
+    ``forward_func`` that checks its first call: an exception of the model
+    becomes a ``ValueError`` that says what it was called with, and the
+    output is checked against ``target`` (see :func:`check_output`). Every
+    output is appended to ``keep`` if given.
     """
     checked = False
 
     def forward(*args: Any) -> Tensor:
         nonlocal checked
-        output = forward_func(*args)
-        if not checked:
-            check_output(output, target)
+        if checked:
+            output = forward_func(*args)
+        else:
+            try:
+                output = forward_func(*args)
+            except torch.OutOfMemoryError:
+                raise
+            except (TypeError, RuntimeError, IndexError) as error:
+                raise ValueError(
+                    f"forward_func failed on the first path points ({_describe(args)}): "
+                    f"{type(error).__name__}: {error}"
+                ) from error
+            rows = args[0].shape[0] if args and isinstance(args[0], Tensor) else None
+            check_output(output, target, rows)
             checked = True
         if keep is not None:
             keep.append(output)
         return output
 
     return forward
+
+
+def _describe(args: tuple) -> str:
+    parts = [
+        f"Tensor {tuple(a.shape)}" if isinstance(a, Tensor) else type(a).__name__
+        for a in args
+    ]
+    return "called with " + ", ".join(parts) + "; dimension 0 of inputs is the batch"
+
+
+def check_finite(name: str, values: Tensor, alphas: Tensor) -> None:
+    r"""
+    Raises if ``values`` ``(k, batch, ...)`` hold NaN or inf, naming the
+    examples and the points ``alphas`` ``(k, batch)`` of the path where.
+    """
+    bad = ~torch.isfinite(values.flatten(2) if values.dim() > 2 else values)
+    if bad.dim() > 2:
+        bad = bad.any(dim=2)
+    if not bad.any():
+        return
+    steps, examples = bad.nonzero(as_tuple=True)
+    where = sorted({(int(e), round(float(alphas[s, e]), 4)) for s, e in zip(steps, examples)})
+    shown = ", ".join(f"example {e} at alpha {a}" for e, a in where[:5])
+    more = f" and {len(where) - 5} more" if len(where) > 5 else ""
+    raise ValueError(
+        f"{name} are NaN or inf on the path from baselines to inputs: {shown}{more} "
+        "(alpha 0 is the baseline, 1 the input)"
+    )
+
+
+def warn_if_training(forward_func: Callable) -> None:
+    r"""
+    Warns if ``forward_func`` is (or belongs to) a module with submodules in
+    training mode: BatchNorm then updates its running statistics on every
+    path point and Dropout draws new masks, so the model changes and two
+    calls differ.
+    """
+    module = forward_func if isinstance(forward_func, nn.Module) else getattr(
+        forward_func, "__self__", None)
+    if not isinstance(module, nn.Module):
+        return
+    stateful = [
+        type(m).__name__ for m in module.modules()
+        if m.training and isinstance(m, (nn.modules.batchnorm._BatchNorm,
+                                         nn.modules.dropout._DropoutNd, nn.Dropout))
+    ]
+    if stateful:
+        warnings.warn(
+            f"forward_func is in training mode with {', '.join(sorted(set(stateful)))}: "
+            "BatchNorm updates its running statistics on every path point and Dropout "
+            "is random, so the model changes and results differ between calls. "
+            "Call model.eval() first.",
+            UserWarning,
+            stacklevel=3,
+        )

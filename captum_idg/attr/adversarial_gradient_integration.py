@@ -14,11 +14,18 @@ from captum.attr._utils.attribution import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_idg._batching import row_slices, take_forward_args
+from captum_idg.attr._docs import documented
+from captum_idg.attr._path import StepSums, summed_gradients
 from captum_idg.attr._validation import (
+    check_class_target,
     check_count,
-    check_target,
+    check_finite,
+    check_forward_args,
+    check_real,
     checked_forward,
     format_inputs_and_baselines,
+    warn_if_training,
 )
 
 Bound = Union[float, Tensor]
@@ -39,26 +46,37 @@ class AdversarialGradientIntegration(GradientAttribution):
     never leaves the epsilon-ball; we follow the paper. The gradients are of
     ``forward_func``'s outputs as given: the released code differentiates
     softmax probabilities, which you get by passing
-    ``lambda x: model(x).softmax(-1)``.
+    ``lambda x: model(x).softmax(-1)``. Each step is one forward and one
+    backward pass over two copies of the rows (the false class's gradient
+    for the step, the true class's for the attribution), so it compiles
+    with ``torch.compile``.
 
     More details: https://arxiv.org/abs/2105.00962
     """
 
-    def __init__(self, forward_func: Callable[..., Tensor]) -> None:
+    def __init__(
+        self, forward_func: Callable[..., Tensor], multiply_by_inputs: bool = True
+    ) -> None:
         r"""
         Args:
 
             forward_func (Callable): The forward function of the model; it must
                     return ``(batch, classes)`` scores.
+            multiply_by_inputs (bool, optional): True: ``-sum gradient * step``
+                    along the attack (global). False: the mean of ``-gradient``
+                    along the attack, weighted by how far each feature moves
+                    at each step (local). Default: True
         """
         GradientAttribution.__init__(self, forward_func)
+        self.gradient_func = summed_gradients
+        self._multiply_by_inputs = multiply_by_inputs
 
     @property
     def multiplies_by_inputs(self) -> bool:
-        r"""True: the attributions are sums of ``gradient * change``."""
-        return True
+        return self._multiply_by_inputs
 
     @log_usage()
+    @documented
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
@@ -73,14 +91,12 @@ class AdversarialGradientIntegration(GradientAttribution):
         r"""
         Args:
 
-            inputs (Tensor or tuple[Tensor, ...]): Input for which attributions
-                        are computed, batch first.
+            {inputs}
             target (int, Tensor, or list): The true class, one for all examples
                         or one per example.
-            additional_forward_args (Any, optional): Extra arguments passed to
-                        forward_func after the inputs. Default: None
+            {additional_forward_args}
             epsilon (float, optional): Step size of each signed-gradient step,
-                        > 0. Default: 0.05 (the IDG paper's setting)
+                        finite and > 0. Default: 0.05 (the IDG paper's setting)
             max_iter (int, optional): Most steps per false class, >= 1.
                         Default: 20
             false_classes (int, list[int], or Tensor, optional): An int ``k``
@@ -91,9 +107,10 @@ class AdversarialGradientIntegration(GradientAttribution):
                         k)`` tensor gives them per example. No false class may
                         equal the example's target. Default: 1
             input_range (tuple, optional): ``(low, high)`` bounds that every
-                        path point is clamped to, numbers or tensors that
-                        broadcast to each input (e.g. per-channel bounds of a
-                        normalised image). Default: None (no clamping)
+                        path point is clamped to, finite numbers or tensors
+                        that broadcast to each input (e.g. per-channel bounds
+                        of a normalised image), ``low <= high``.
+                        Default: None (no clamping)
             internal_batch_size (int, optional): Most paths (examples x false
                         classes) per forward pass. Default: None
 
@@ -101,35 +118,34 @@ class AdversarialGradientIntegration(GradientAttribution):
             **attributions** (*Tensor* or *tuple[Tensor, ...]*) of the shape
             of ``inputs``.
         """
+        warn_if_training(self.forward_func)
         formatted_inputs, _ = format_inputs_and_baselines(inputs, None)
         batch_size = formatted_inputs[0].shape[0]
-        if target is None or isinstance(target, tuple):
-            raise ValueError("target must give the true class: an int, list or Tensor")
-        check_target(target, batch_size)
-        if isinstance(epsilon, bool) or not isinstance(epsilon, (int, float)) or epsilon <= 0:
-            raise ValueError(f"epsilon must be > 0, got {epsilon!r}")
+        check_class_target(target, batch_size)
+        check_real("epsilon", epsilon, 0.0, low_open=True)
         check_count("max_iter", max_iter, 1)
         if internal_batch_size is not None:
             check_count("internal_batch_size", internal_batch_size, 1)
+        bounds = _bounds(input_range, formatted_inputs)
         args = _format_additional_forward_args(additional_forward_args)
+        check_forward_args(args, batch_size)
         device = formatted_inputs[0].device
         targets = torch.as_tensor(target, device=device).flatten().expand(batch_size)
         with torch.no_grad():
             scores = _run_forward(checked_forward(self.forward_func, target),
                                   formatted_inputs, None, args)
+        check_finite("forward_func's outputs", scores[None], torch.ones(1, batch_size))
         false = _false_classes(false_classes, targets, scores)
         k = false.shape[1]
         rows = batch_size * k
-        paths = tuple(x.repeat_interleave(k, dim=0) for x in formatted_inputs)
-        row_args = _repeat_interleave_args(args, k)
-        row_targets = targets.repeat_interleave(k)
-        total = [torch.zeros_like(p) for p in paths]
-        size = internal_batch_size or rows
-        for start in range(0, rows, size):
-            part = slice(start, min(start + size, rows))
+        example = torch.arange(batch_size, device=device).repeat_interleave(k)
+        total = [torch.zeros(rows, *x.shape[1:], dtype=x.dtype, device=device)
+                 for x in formatted_inputs]
+        for part in row_slices(rows, internal_batch_size):
             sums = self._adversarial_path(
-                tuple(p[part] for p in paths), row_targets[part], false.flatten()[part],
-                _slice_args(row_args, part, rows), epsilon, max_iter, input_range,
+                tuple(x[example[part]] for x in formatted_inputs), targets[example[part]],
+                false.flatten()[part], take_forward_args(args, example[part], batch_size),
+                epsilon, max_iter, bounds,
             )
             for t, s in zip(total, sums):
                 t[part] = s
@@ -144,36 +160,73 @@ class AdversarialGradientIntegration(GradientAttribution):
         args: Optional[tuple],
         epsilon: float,
         max_iter: int,
-        input_range: Optional[Tuple[Bound, Bound]],
-    ) -> List[Tensor]:
+        bounds: Optional[Tuple[List[Tensor], List[Tensor]]],
+    ) -> Tuple[Tensor, ...]:
         """The attack from ``start``, one row per (example, false class)."""
+        n = len(true)
         z = tuple(s.clone() for s in start)
-        attr = [torch.zeros_like(s) for s in start]
-        index = torch.arange(len(true), device=true.device)
-        with torch.enable_grad():
-            for _ in range(max_iter):
-                z = tuple(t.detach().requires_grad_() for t in z)
-                scores = _run_forward(self.forward_func, z, None, args)
-                active = scores.argmax(dim=1) != false
-                if not active.any():
-                    break
-                grad_false = torch.autograd.grad(
-                    scores[index, false].sum(), z, retain_graph=True
+        sums = StepSums(start, self.multiplies_by_inputs)
+        both = torch.cat([false, true])  # first copy: the attack's class; second: the truth
+        doubled = take_forward_args(args, torch.arange(n, device=true.device).repeat(2), n)
+        for iteration in range(max_iter):
+            outputs: List[Tensor] = []
+            grads = self.gradient_func(
+                checked_forward(self.forward_func, both, outputs),
+                tuple(torch.cat([t, t]).requires_grad_() for t in z), both, doubled,
+            )
+            scores = outputs[-1].detach()[:n]
+            progress = torch.full((1, n), float(iteration))
+            check_finite("forward_func's outputs on the attack", scores[None], progress)
+            active = scores.argmax(dim=1) != false
+            if not active.any():
+                break
+            moved = []
+            for i, (t, g) in enumerate(zip(z, grads)):
+                check_finite("gradients of forward_func on the attack", g[None],
+                             progress.repeat(1, 2))
+                keep = active.view(-1, *[1] * (t.dim() - 1))
+                new = t + torch.where(keep, epsilon * g[:n].sign(), 0.0)
+                if bounds is not None:
+                    new = torch.where(keep, torch.clamp(new, bounds[0][i], bounds[1][i]), t)
+                moved.append(new)
+            sums.add(tuple(-g[n:][None] for g in grads),
+                     tuple((new - t)[None] for new, t in zip(moved, z)))
+            z = tuple(moved)
+        return sums.result()
+
+
+def _bounds(
+    input_range: Optional[Tuple[Bound, Bound]], inputs: Tuple[Tensor, ...]
+) -> Optional[Tuple[List[Tensor], List[Tensor]]]:
+    r"""``input_range`` as ``(lows, highs)`` per input tensor, checked."""
+    if input_range is None:
+        return None
+    if not isinstance(input_range, (tuple, list)) or len(input_range) != 2:
+        raise ValueError(f"input_range must be a pair (low, high), got {input_range!r}")
+    lows, highs = [], []
+    for x in inputs:
+        pair = []
+        for bound in input_range:
+            if isinstance(bound, bool) or not isinstance(bound, (int, float, Tensor)):
+                raise ValueError(f"input_range must hold numbers or Tensors, got {bound!r}")
+            value = torch.as_tensor(bound, dtype=x.dtype, device=x.device)
+            if not torch.isfinite(value).all():
+                raise ValueError(f"input_range must be finite, got {bound!r}")
+            try:
+                fits = torch.broadcast_shapes(value.shape, (1, *x.shape[1:])) == (1, *x.shape[1:])
+            except RuntimeError:
+                fits = False
+            if not fits:
+                raise ValueError(
+                    f"input_range bound of shape {tuple(value.shape)} does not broadcast to "
+                    f"inputs of shape {tuple(x.shape[1:])} per example"
                 )
-                grad_true = torch.autograd.grad(scores[index, true].sum(), z)
-                moved = []
-                for t, g_false, g_true, a in zip(z, grad_false, grad_true, attr):
-                    keep = active.view(-1, *[1] * (t.dim() - 1))
-                    step = torch.where(keep, epsilon * g_false.sign(), 0.0)
-                    new = t.detach() + step
-                    if input_range is not None:
-                        low, high = (torch.as_tensor(b, dtype=t.dtype, device=t.device)
-                                     for b in input_range)
-                        new = torch.where(keep, torch.clamp(new, low, high), t.detach())
-                    a -= g_true * (new - t.detach())
-                    moved.append(new)
-                z = tuple(moved)
-        return attr
+            pair.append(value)
+        if (pair[0] > pair[1]).any():
+            raise ValueError("input_range must have low <= high")
+        lows.append(pair[0])
+        highs.append(pair[1])
+    return lows, highs
 
 
 def _false_classes(
@@ -208,21 +261,3 @@ def _false_classes(
     if (false == targets[:, None]).any():
         raise ValueError("false_classes must not contain the example's target")
     return false
-
-
-def _repeat_interleave_args(args: Optional[tuple], k: int) -> Optional[tuple]:
-    if args is None:
-        return None
-    return tuple(
-        a.repeat_interleave(k, dim=0) if isinstance(a, Tensor) and a.dim() > 0 else a
-        for a in args
-    )
-
-
-def _slice_args(args: Optional[tuple], part: slice, rows: int) -> Optional[tuple]:
-    if args is None:
-        return None
-    return tuple(
-        a[part] if isinstance(a, Tensor) and a.dim() > 0 and a.shape[0] == rows else a
-        for a in args
-    )

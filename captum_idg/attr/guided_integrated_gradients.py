@@ -14,11 +14,18 @@ from captum.attr._utils.attribution import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_idg._batching import row_slices, take_examples, take_forward_args
+from captum_idg.attr._docs import documented
+from captum_idg.attr._path import StepSums, summed_gradients
 from captum_idg.attr._validation import (
     check_count,
+    check_finite,
+    check_forward_args,
+    check_real,
     check_target,
     checked_forward,
     format_inputs_and_baselines,
+    warn_if_training,
 )
 
 EPSILON = 1e-9
@@ -44,22 +51,30 @@ class GuidedIntegratedGradients(GradientAttribution):
     More details: https://arxiv.org/abs/2106.09788
     """
 
-    def __init__(self, forward_func: Callable[..., Tensor]) -> None:
+    def __init__(
+        self, forward_func: Callable[..., Tensor], multiply_by_inputs: bool = True
+    ) -> None:
         r"""
         Args:
 
             forward_func (Callable): The forward function of the model or any
                     modification of it.
+            multiply_by_inputs (bool, optional): True: ``sum gradient * change``
+                    along the path (global, like IG's). False: the mean
+                    gradient along the path, weighted by how far each feature
+                    moves at each step (local; times ``x - x'`` it gives the
+                    global attributions, as IG's does). Default: True
         """
         GradientAttribution.__init__(self, forward_func)
+        self.gradient_func = summed_gradients
+        self._multiply_by_inputs = multiply_by_inputs
 
     @property
     def multiplies_by_inputs(self) -> bool:
-        r"""True: the attributions are sums of ``gradient * change`` along
-        the path, global like IG's with ``multiply_by_inputs=True``."""
-        return True
+        return self._multiply_by_inputs
 
     @log_usage()
+    @documented
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
@@ -74,17 +89,10 @@ class GuidedIntegratedGradients(GradientAttribution):
         r"""
         Args:
 
-            inputs (Tensor or tuple[Tensor, ...]): Input for which attributions
-                        are computed, batch first.
-            baselines (scalar, Tensor, tuple of scalar, or Tensor, optional):
-                        Start of the path, per input tensor: a scalar, a tensor
-                        of the input's shape, or of shape (1, ...) broadcast
-                        over the batch. Default: None (zeros)
-            target (int, tuple, Tensor, or list, optional): Output indices for
-                        which gradients are computed, as in Captum.
-                        Default: None
-            additional_forward_args (Any, optional): Extra arguments passed to
-                        forward_func after the inputs. Default: None
+            {inputs}
+            {baselines}
+            {target}
+            {additional_forward_args}
             n_steps (int, optional): Number of steps (gradient evaluations),
                         at least 1. Default: 200 (PAIR's default; the IDG paper
                         used 50)
@@ -102,69 +110,76 @@ class GuidedIntegratedGradients(GradientAttribution):
             **attributions** (*Tensor* or *tuple[Tensor, ...]*) of the shape
             of ``inputs``.
         """
+        warn_if_training(self.forward_func)
         formatted_inputs, formatted_baselines = format_inputs_and_baselines(
             inputs, baselines
         )
         check_count("n_steps", n_steps, 1)
-        _check_unit("fraction", fraction, low_open=True)
-        _check_unit("max_dist", max_dist, low_open=False)
+        check_real("fraction", fraction, 0.0, 1.0, low_open=True)
+        check_real("max_dist", max_dist, 0.0, 1.0)
         if internal_batch_size is not None:
             check_count("internal_batch_size", internal_batch_size, 1)
         batch_size = formatted_inputs[0].shape[0]
         check_target(target, batch_size)
+        args = _format_additional_forward_args(additional_forward_args)
+        check_forward_args(args, batch_size)
         shapes = [x.shape for x in formatted_inputs]
         dtype = formatted_inputs[0].dtype
         # the path's bookkeeping runs in float64, as PAIR's does; the model
         # sees points in the inputs' dtype
         x_input = _flatten(formatted_inputs).double()
         x_baseline = _flatten(formatted_baselines).double()
-        args = _format_additional_forward_args(additional_forward_args)
         attributions = torch.zeros_like(x_input)
-        for rows in _row_chunks(batch_size, internal_batch_size):
+        for rows in row_slices(batch_size, internal_batch_size):
 
-            def grad_func(x: Tensor, rows: slice = rows) -> Tensor:
-                return self._gradient(x, shapes, dtype, _rows(target, rows, batch_size),
-                                      _rows(args, rows, batch_size))
+            def grad_func(x: Tensor, step: int, rows: slice = rows) -> Tensor:
+                return self._gradient(x, shapes, dtype, take_examples(target, rows, batch_size),
+                                      take_forward_args(args, rows, batch_size), step / n_steps)
 
-            attributions[rows] = guided_ig_path(
-                x_input[rows], x_baseline[rows], grad_func, n_steps, fraction, max_dist
-            )
+            sums = StepSums((x_input[rows],), self.multiplies_by_inputs)
+            guided_ig_path(x_input[rows], x_baseline[rows], grad_func, n_steps, fraction,
+                           max_dist, sums)
+            attributions[rows] = sums.result()[0]
         attributions = attributions.to(dtype)
         return _format_output(_is_tuple(inputs), _unflatten(attributions, shapes))
 
     def _gradient(
-        self, x: Tensor, shapes: list, dtype: torch.dtype, target: TargetType, args: object
+        self, x: Tensor, shapes: list, dtype: torch.dtype, target: TargetType, args: object,
+        progress: float,
     ) -> Tensor:
         grads = self.gradient_func(
-            forward_fn=checked_forward(self.forward_func, target),
-            inputs=tuple(t.to(dtype).requires_grad_() for t in _unflatten(x, shapes)),
-            target_ind=target,
-            additional_forward_args=args,
+            checked_forward(self.forward_func, target),
+            tuple(t.to(dtype).requires_grad_() for t in _unflatten(x, shapes)),
+            target,
+            args,
         )
-        return _flatten(grads).detach().double()
+        flat = _flatten(grads).detach().double()
+        check_finite("gradients of forward_func", flat[None], torch.full((1, len(x)), progress))
+        return flat
 
 
 def guided_ig_path(
     x_input: Tensor,
     x_baseline: Tensor,
-    grad_func: Callable[[Tensor], Tensor],
+    grad_func: Callable[[Tensor, int], Tensor],
     n_steps: int,
     fraction: float,
     max_dist: float,
-) -> Tensor:
+    sums: StepSums,
+) -> None:
     r"""
-    Guided IG on flat ``(batch, features)`` tensors; ``grad_func`` maps points
-    of that shape to the target's gradients there. PAIR's algorithm, with the
-    inner loop run until every example of the batch has met its L1 target.
+    Guided IG on flat ``(batch, features)`` tensors; ``grad_func(x, step)``
+    maps points of that shape to the target's gradients there, and every
+    move of the path is added to ``sums``. PAIR's algorithm, with the inner
+    loop run until every example of the batch has met its L1 target.
     """
     x = x_baseline.clone()
     total_diff = x_input - x_baseline
     l1_total = total_diff.abs().sum(dim=1)
-    attr = torch.zeros_like(x_input)
     n_features = x_input.shape[1]
     kth = math.floor(fraction * (n_features - 1)) + 1  # numpy's 'lower' quantile
     for step in range(n_steps):
-        grad_actual = grad_func(x)
+        grad_actual = grad_func(x, step)
         grad = grad_actual.clone()
         alpha = (step + 1.0) / n_steps
         alpha_min, alpha_max = max(alpha - max_dist, 0.0), min(alpha + max_dist, 1.0)
@@ -192,9 +207,8 @@ def guided_ig_path(
                 moved = torch.where(partial, x + (x_max - x) * gamma[:, None], x_max)
                 x = torch.where(selected, moved, x)
                 moving &= (gamma > 1.0) & (l1_s > 0)  # PAIR would spin forever at l1_s = 0
-            attr += (x - x_old) * grad_actual
+            sums.add((grad_actual[None],), ((x - x_old)[None],))
             active = moving
-    return attr
 
 
 def _isclose(a: Tensor, b: Tensor) -> Tensor:
@@ -202,14 +216,6 @@ def _isclose(a: Tensor, b: Tensor) -> Tensor:
     return (a - b).abs() <= torch.maximum(
         EPSILON * torch.maximum(a.abs(), b.abs()), torch.full_like(a, EPSILON)
     )
-
-
-def _check_unit(name: str, value: object, low_open: bool) -> None:
-    ok = isinstance(value, (int, float)) and not isinstance(value, bool)
-    ok = ok and (0 < value <= 1 if low_open else 0 <= value <= 1)  # type: ignore[operator]
-    if not ok:
-        interval = "(0, 1]" if low_open else "[0, 1]"
-        raise ValueError(f"{name} must be in {interval}, got {value!r}")
 
 
 def _flatten(tensors: Tuple[Tensor, ...]) -> Tensor:
@@ -222,20 +228,3 @@ def _unflatten(flat: Tensor, shapes: list) -> Tuple[Tensor, ...]:
         part.reshape(flat.shape[0], *s[1:])
         for part, s in zip(flat.split(sizes, dim=1), shapes)
     )
-
-
-def _row_chunks(batch_size: int, internal_batch_size: Optional[int]):
-    size = internal_batch_size or batch_size
-    for start in range(0, batch_size, size):
-        yield slice(start, min(start + size, batch_size))
-
-
-def _rows(value: object, rows: slice, batch_size: int) -> object:
-    """The part of a per-example target or forward-argument tuple for ``rows``."""
-    if isinstance(value, list) and len(value) == batch_size:
-        return value[rows]
-    if isinstance(value, Tensor) and value.dim() > 0 and value.shape[0] == batch_size:
-        return value[rows]
-    if isinstance(value, tuple) and value and not all(isinstance(v, int) for v in value):
-        return tuple(_rows(v, rows, batch_size) for v in value)
-    return value

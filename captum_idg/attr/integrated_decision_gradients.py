@@ -1,16 +1,15 @@
 """Integrated Decision Gradients (Walker, Jha, Chen, Ewetz, AAAI 2024)."""
 
-from typing import Callable, Optional, Tuple, Union
+from typing import Any, Callable, Optional, Tuple, Union
 
-import torch
-from captum._utils.common import _format_output, _is_tuple
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_idg.attr._path import SAMPLINGS, StraightLinePath
-from captum_idg.attr._path_attribution import PathIntegralAttribution
-from captum_idg.attr._validation import check_choice
+from captum_idg.attr._docs import documented
+from captum_idg.attr._path import StraightLinePath
+from captum_idg.attr._path_attribution import PathIntegralAttribution, Schedule
+from captum_idg.attr.schedules import RIEMANN_METHODS, reference_schedule
 
 
 class IntegratedDecisionGradients(PathIntegralAttribution):
@@ -25,9 +24,8 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
     computed exactly from the same backward pass (no extra passes). Gradients
     from the saturated part of the path, where the logit is flat, count for
     little; the attribution comes from where the model makes its decision.
-    With ``sampling="adaptive"`` (the paper's default) the Riemann samples are
-    placed densely where the logit moves, found by a forward-only probe of
-    ``n_probe_steps`` points (see :func:`captum_idg.adaptive_schedule`).
+    ``method="adaptive"`` (the default) places the samples where the logit
+    moves; ``method="reference"`` reproduces the authors' released algorithm.
 
     IDG is not complete in IG's sense: the attributions of an example sum to
     ``integral (dF/da)^2 da``. ``rescale=True`` multiplies them by
@@ -37,6 +35,8 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
     More details regarding Integrated Decision Gradients can be found in the
     original paper: https://arxiv.org/abs/2305.20052
     """
+
+    methods = RIEMANN_METHODS + ("adaptive", "reference")
 
     def __init__(
         self, forward_func: Callable[..., Tensor], multiply_by_inputs: bool = True
@@ -55,10 +55,8 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
         """
         super().__init__(forward_func, multiply_by_inputs)
 
-    def _coefficients(self, weights: Tensor, rate: Tensor) -> Tensor:
-        return weights * rate
-
     @log_usage()
+    @documented
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
@@ -66,57 +64,51 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
         target: TargetType = None,
         additional_forward_args: Optional[object] = None,
         n_steps: int = 50,
-        sampling: str = "adaptive",
-        n_probe_steps: Optional[int] = None,
-        rescale: bool = False,
+        method: str = "adaptive",
         internal_batch_size: Optional[int] = None,
         return_convergence_delta: bool = False,
+        n_probe_steps: Optional[int] = None,
+        rescale: bool = False,
+        tolerance: Optional[float] = None,
     ) -> Union[
         TensorOrTupleOfTensorsGeneric, Tuple[TensorOrTupleOfTensorsGeneric, Tensor]
     ]:
         r"""
         Args:
 
-            inputs (Tensor or tuple[Tensor, ...]): Input for which attributions
-                        are computed, batch first. A tuple of tensors for a
-                        forward_func that takes several inputs.
-            baselines (scalar, Tensor, tuple of scalar, or Tensor, optional):
-                        Start of the path, per input tensor: a scalar, a tensor
-                        of the input's shape, or of shape (1, ...) broadcast
-                        over the batch. Default: None (zeros)
-            target (int, tuple, Tensor, or list, optional): Output indices for
-                        which gradients are computed, as in Captum: one for all
-                        examples or one per example. Default: None
-            additional_forward_args (Any, optional): Extra arguments passed to
-                        forward_func after the inputs; tensors are expanded
-                        along the path like Captum IG does. Default: None
+            {inputs}
+            {baselines}
+            {target}
+            {additional_forward_args}
             n_steps (int, optional): Number of gradient evaluations (forward
                         and backward) per example, at least 2. Default: 50
-            sampling (str, optional): ``"adaptive"`` (dense where the logit
-                        moves) or ``"uniform"`` (midpoint rule).
-                        Default: ``"adaptive"``
-            n_probe_steps (int, optional): Forward-only probe points for
-                        adaptive sampling, at least 2, on a uniform grid that
-                        includes both ends of the path. Default: None
-                        (``n_steps // 4``, at least 6 and at most n_steps)
-            rescale (bool, optional): Scale each example's attributions so that
-                        they sum to F(x) - F(x'). Default: False
-            internal_batch_size (int, optional): Most rows per forward pass,
-                        for the probe and the gradient passes alike; a pass
-                        always holds at least one step of the whole batch.
-                        Default: None (one pass for all steps)
+            {method}
+                        IDG also takes ``"reference"``: the IDG authors'
+                        released algorithm (a probe of ``n_steps`` points,
+                        their allocation and placement, the importance factor
+                        by finite difference of consecutive logits, the sum
+                        divided by ``n_steps``; see
+                        :func:`~captum_idg.attr.schedules.reference_schedule`),
+                        to reproduce the paper.
+            {internal_batch_size}
             return_convergence_delta (bool, optional): Also return the
                         convergence delta. Default: False
+            {n_probe_steps}
+            rescale (bool, optional): Scale each example's attributions so that
+                        they sum to F(x) - F(x'). Default: False
+            {tolerance}
 
         Returns:
             **attributions** or 2-element tuple of **attributions**, **delta**:
             - **attributions** (*Tensor* or *tuple[Tensor, ...]*): IDG
                         attributions, of the shape of ``inputs``.
             - **delta** (*Tensor*, returned if return_convergence_delta=True):
-                        How well the schedule integrates the path:
+                        How well the samples integrate the path:
                         ``sum_k w_k dF/da(a_k) - (F(x) - F(x'))`` per example,
                         the completeness error IG would have with the same
-                        sample points. It does not depend on ``rescale``.
+                        sample points. It does not depend on ``rescale``, and
+                        it is not Captum's ``compute_convergence_delta`` (see
+                        there).
 
         Examples::
 
@@ -124,28 +116,42 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             >>> idg = IntegratedDecisionGradients(net)
             >>> input = torch.randn(2, 3, 32, 32)
             >>> attribution = idg.attribute(input, target=3)
+            >>> # the authors' algorithm, to reproduce the paper
+            >>> attribution = idg.attribute(input, target=3, method="reference")
         """
-        path = StraightLinePath.from_arguments(
-            inputs, baselines, target, additional_forward_args, n_steps,
-            internal_batch_size,
+        return self._attribute_along_path(
+            inputs, baselines, target, additional_forward_args, n_steps, method,
+            internal_batch_size, return_convergence_delta, n_probe_steps, rescale, tolerance,
         )
-        check_choice("sampling", sampling, SAMPLINGS)
-        alphas, weights, probe = path.schedule(
-            self.forward_func, sampling, n_steps, n_probe_steps
-        )
-        attributions, rate_integral, squared_rate_integral = self._integrate(
-            path, alphas, weights
-        )
-        if rescale or return_convergence_delta:
-            start, end = path.endpoint_logits(self.forward_func, probe)
-        if rescale:
-            nonzero = squared_rate_integral != 0
-            scale = (end - start) / torch.where(nonzero, squared_rate_integral, 1.0)
-            scale = torch.where(nonzero, scale, 0.0)
-            attributions = tuple(
-                a * scale.view(-1, *[1] * (a.dim() - 1)) for a in attributions
+
+    def compute_convergence_delta(self, *args: Any, **kwargs: Any) -> Tensor:
+        r"""
+        Captum's completeness gap ``sum(attributions) - (F(x) - F(x'))`` of
+        the attributions given. IDG is not complete, so for raw IDG this is
+        not an integration error (and with ``rescale=True`` it is 0 by
+        construction); the ``delta`` that :meth:`attribute` returns is the
+        integration error instead: IG's completeness gap on IDG's samples.
+        Arguments as in Captum's ``GradientAttribution.compute_convergence_delta``.
+        """
+        return super().compute_convergence_delta(*args, **kwargs)
+
+    def _schedule(
+        self, path: StraightLinePath, method: str, n_steps: int, n_probe_steps: Optional[int]
+    ) -> Schedule:
+        if method != "reference":
+            return super()._schedule(path, method, n_steps, n_probe_steps)
+        if n_probe_steps not in (None, n_steps):
+            raise ValueError(
+                f"n_probe_steps: the reference schedule probes n_steps={n_steps} points, "
+                f"got n_probe_steps={n_probe_steps}"
             )
-        formatted = _format_output(_is_tuple(inputs), attributions)
-        if return_convergence_delta:
-            return formatted, rate_integral - (end - start)
-        return formatted
+        grid, logits = self._probe(path, n_steps)
+        alphas, weights = reference_schedule(logits, n_steps)
+        return Schedule(method, alphas, weights, grid, logits)
+
+    def _coefficients(
+        self, schedule: Schedule, steps: slice, rate: Tensor, slope: Tensor
+    ) -> Tensor:
+        if schedule.method == "reference":  # finite differences, the sum divided by N
+            return schedule.weights[steps] * slope / schedule.alphas.shape[0]
+        return schedule.weights[steps] * rate

@@ -1,16 +1,24 @@
 """Left-IG: Integrated Gradients over the unsaturated left part of the path."""
 
-from typing import Callable, Optional, Tuple, Union
+import warnings
+from typing import Any, Callable, Optional, Tuple, Union
 
-from captum._utils.common import _format_output, _is_tuple
+import torch
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_idg.attr._docs import documented
 from captum_idg.attr._path import StraightLinePath
-from captum_idg.attr._path_attribution import PathIntegralAttribution
-from captum_idg.attr._schedule import SATURATION_RULES, saturation_point, uniform_schedule
-from captum_idg.attr._validation import check_choice
+from captum_idg.attr._path_attribution import PathIntegralAttribution, Schedule
+from captum_idg.attr._validation import check_choice, check_real
+from captum_idg.attr.schedules import (
+    RIEMANN_METHODS,
+    SATURATION_RULES,
+    adaptive_schedule,
+    riemann_schedule,
+    saturation_point,
+)
 
 
 class LeftIntegratedGradients(PathIntegralAttribution):
@@ -22,14 +30,18 @@ class LeftIntegratedGradients(PathIntegralAttribution):
     ``LeftIG_i(x) = (x_i - x'_i) * integral_0^{a*} dF/dz_i(z(a)) da``
 
     A forward-only probe of ``n_probe_steps`` points finds ``a*`` per example
-    (see :func:`captum_idg.saturation_point`); ``n_steps`` midpoint samples
-    then cover ``[0, a*]``. Two published thresholds: ``threshold_type="max"``
-    stops where the logit first reaches ``threshold`` times its largest value
-    on the path (the IDG paper's comparison code, ``threshold=0.9``, the
-    default); ``"relative"`` stops where it has covered ``threshold`` of the
-    way from ``F(x')`` to ``F(x)`` (Miglani et al. 2020). The attributions sum
-    to ``F(z(a*)) - F(x')``; with ``threshold=1`` on a path whose logit rises
-    monotonically this is IG.
+    (see :func:`captum_idg.saturation_point`); ``n_steps`` samples then cover
+    ``[0, a*]`` by ``method``. Two published thresholds:
+    ``threshold_type="max"`` stops where the logit first reaches
+    ``threshold`` times its largest value on the path (the IDG paper's
+    comparison code, ``threshold=0.9``, the default); ``"relative"`` stops
+    where it has covered ``threshold`` of the way from ``F(x')`` to ``F(x)``
+    (Miglani et al. 2020). The attributions sum to ``F(z(a*)) - F(x')``; with
+    ``threshold=1`` on a path whose logit rises monotonically this is IG.
+
+    Where the baseline itself already reaches the threshold (``a* = 0``), the
+    IDG authors' code keeps the first probe interval; so does this class, and
+    it warns, naming the examples.
 
     Miglani et al.: https://arxiv.org/abs/2010.12697
     """
@@ -50,6 +62,7 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         super().__init__(forward_func, multiply_by_inputs)
 
     @log_usage()
+    @documented
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
@@ -57,42 +70,39 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         target: TargetType = None,
         additional_forward_args: Optional[object] = None,
         n_steps: int = 50,
+        method: str = "adaptive",
+        internal_batch_size: Optional[int] = None,
+        return_convergence_delta: bool = False,
         threshold: float = 0.9,
         threshold_type: str = "max",
         n_probe_steps: Optional[int] = None,
-        internal_batch_size: Optional[int] = None,
-        return_convergence_delta: bool = False,
     ) -> Union[
         TensorOrTupleOfTensorsGeneric, Tuple[TensorOrTupleOfTensorsGeneric, Tensor]
     ]:
         r"""
         Args:
 
-            inputs (Tensor or tuple[Tensor, ...]): Input for which attributions
-                        are computed, batch first.
-            baselines (scalar, Tensor, tuple of scalar, or Tensor, optional):
-                        Start of the path, per input tensor: a scalar, a tensor
-                        of the input's shape, or of shape (1, ...) broadcast
-                        over the batch. Default: None (zeros)
-            target (int, tuple, Tensor, or list, optional): Output indices for
-                        which gradients are computed, as in Captum.
-                        Default: None
-            additional_forward_args (Any, optional): Extra arguments passed to
-                        forward_func after the inputs. Default: None
+            {inputs}
+            {baselines}
+            {target}
+            {additional_forward_args}
             n_steps (int, optional): Gradient evaluations per example, spread
-                        evenly over ``[0, a*]``, at least 2. Default: 50
+                        over ``[0, a*]``, at least 2. Default: 50
+            {method}
+                        The rule covers ``[0, a*]``; ``"riemann_middle"`` is
+                        the plain Left-IG of the papers.
+            {internal_batch_size}
+            return_convergence_delta (bool, optional): Also return
+                        ``sum_k w_k dF/da(a_k) - (F(z(a*)) - F(x'))`` per
+                        example (one more forward pass). Default: False
             threshold (float, optional): Fraction in ``(0, 1]`` that defines
                         saturation. Default: 0.9
             threshold_type (str, optional): ``"max"`` (fraction of the largest
                         logit on the path) or ``"relative"`` (fraction of the
                         way from F(x') to F(x)). Default: ``"max"``
             n_probe_steps (int, optional): Forward-only probe points that locate
-                        ``a*``, at least 2. Default: None (= n_steps)
-            internal_batch_size (int, optional): Most rows per forward pass.
-                        Default: None (one pass for all steps)
-            return_convergence_delta (bool, optional): Also return
-                        ``sum(attributions) - (F(z(a*)) - F(x'))`` per example
-                        (one more forward pass). Default: False
+                        ``a*`` (and place adaptive samples), at least 2.
+                        Default: None (= n_steps)
 
         Returns:
             **attributions** or 2-element tuple of **attributions**, **delta**:
@@ -100,27 +110,66 @@ class LeftIntegratedGradients(PathIntegralAttribution):
                         attributions, of the shape of ``inputs``.
             - **delta** (*Tensor*, returned if return_convergence_delta=True):
                         completeness error on ``[0, a*]`` per example (with
-                        ``multiply_by_inputs=False``, the quadrature
-                        ``sum_k w_k dF/da(a_k)`` stands for the sum).
+                        ``multiply_by_inputs=True``, ``sum(attributions) -
+                        (F(z(a*)) - F(x'))``; Captum's
+                        ``compute_convergence_delta`` compares with
+                        ``F(x) - F(x')`` instead, see there).
         """
-        path = StraightLinePath.from_arguments(
-            inputs, baselines, target, additional_forward_args, n_steps,
-            internal_batch_size,
-        )
         check_choice("threshold_type", threshold_type, SATURATION_RULES)
-        if isinstance(threshold, bool) or not isinstance(threshold, (int, float)) or not (
-            0 < threshold <= 1
-        ):
-            raise ValueError(f"threshold must be in (0, 1], got {threshold!r}")
-        probe = path.probe(
-            self.forward_func, n_steps if n_probe_steps is None else n_probe_steps
+        check_real("threshold", threshold, 0.0, 1.0, low_open=True)
+        return self._attribute_along_path(
+            inputs, baselines, target, additional_forward_args, n_steps, method,
+            internal_batch_size, return_convergence_delta, n_probe_steps,
+            threshold=threshold, threshold_type=threshold_type,
         )
-        cut = saturation_point(probe, threshold, threshold_type)
-        x = path.inputs[0]
-        alphas, weights = uniform_schedule(n_steps, path.batch_size, x.dtype, x.device)
-        attributions, rate_integral, _ = self._integrate(path, alphas * cut, weights * cut)
-        formatted = _format_output(_is_tuple(inputs), attributions)
-        if return_convergence_delta:
-            at_cut = path.logits(self.forward_func, cut[None])[0]
-            return formatted, rate_integral - (at_cut - probe[0])
-        return formatted
+
+    def compute_convergence_delta(self, *args: Any, **kwargs: Any) -> Tensor:
+        r"""
+        Captum's completeness gap ``sum(attributions) - (F(x) - F(x'))``.
+        Left-IG integrates only up to ``a*``, so this gap is the part of the
+        logit's change that Left-IG leaves out on purpose, plus the
+        integration error; the ``delta`` of :meth:`attribute` compares with
+        ``F(z(a*)) - F(x')`` and is the integration error alone. Arguments as
+        in Captum's ``GradientAttribution.compute_convergence_delta``.
+        """
+        return super().compute_convergence_delta(*args, **kwargs)
+
+    def _schedule(  # type: ignore[override]
+        self,
+        path: StraightLinePath,
+        method: str,
+        n_steps: int,
+        n_probe_steps: Optional[int],
+        threshold: float,
+        threshold_type: str,
+    ) -> Schedule:
+        grid, logits = self._probe(path, n_probe_steps or n_steps)
+        cut = saturation_point(logits, threshold, threshold_type)
+        at_baseline = (cut == 0).nonzero().flatten().tolist()
+        if at_baseline:
+            warnings.warn(
+                f"the baseline of examples {at_baseline} already reaches the threshold: "
+                "Left-IG keeps the first probe interval there, as the IDG authors' code does",
+                UserWarning,
+                stacklevel=5,
+            )
+            cut = cut.clamp(min=float(grid[1, 0]))
+        if method in RIEMANN_METHODS:
+            x = path.inputs[0]
+            alphas, weights = riemann_schedule(method, n_steps, path.batch_size, x.dtype, x.device)
+        else:  # adaptive on [0, a*], from the probe points below a* and F(a*)
+            inside = grid <= cut
+            at_cut = _interpolated(grid, logits, cut)
+            alphas, weights = adaptive_schedule(
+                torch.where(inside, grid / cut, 1.0), torch.where(inside, logits, at_cut), n_steps
+            )
+        return Schedule(method, alphas * cut, weights * cut, grid, logits, end=cut)
+
+
+def _interpolated(grid: Tensor, logits: Tensor, at: Tensor) -> Tensor:
+    r"""The logits ``(M, batch)`` on ``grid`` linearly interpolated at ``at`` ``(batch,)``."""
+    high = (grid < at).sum(dim=0).clamp(1, len(grid) - 1)[None]
+    low = high - 1
+    g0, g1 = grid.gather(0, low)[0], grid.gather(0, high)[0]
+    f0, f1 = logits.gather(0, low)[0], logits.gather(0, high)[0]
+    return f0 + (f1 - f0) * (at - g0) / torch.where(g1 > g0, g1 - g0, 1.0)

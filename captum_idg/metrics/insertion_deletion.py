@@ -17,6 +17,7 @@ from captum._utils.typing import TargetType
 from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
+from captum_idg._batching import row_slices, take_forward_args
 from captum_idg.attr._validation import check_output, check_target, check_values
 
 Score = Union[str, Callable[[Tensor], Tensor]]
@@ -197,20 +198,14 @@ def _curve(
             raise ValueError("target must be one class index for all images or one per image")
         check_target(target, batch)
         target = torch.as_tensor(target, device=inputs.device).flatten().expand(batch)
-        total = batch * n_points
-        chunk = max_examples_per_batch or total
         scores = []
-        for first in range(0, total, chunk):
-            index = torch.arange(first, min(first + chunk, total), device=inputs.device)
+        for rows in row_slices(batch * n_points, max_examples_per_batch):
+            index = torch.arange(rows.start, rows.stop, device=inputs.device)
             example, k = index // n_points, index % n_points
             shown = (rank[example] < (k * step)[:, None]).view(-1, 1, height, width)
             images = torch.where(shown, finish[example], start[example])
-            chunk_args = tuple(
-                a[example] if isinstance(a, Tensor) and a.dim() > 0 and len(a) == batch
-                else a for a in args
-            )
-            outputs = forward_func(images, *chunk_args)
-            if first == 0:
+            outputs = forward_func(images, *take_forward_args(args, example, batch))
+            if rows.start == 0:
                 check_output(outputs, target)
             outputs = scorer(outputs)
             scores.append(outputs.gather(1, target[example][:, None])[:, 0])

@@ -1,36 +1,55 @@
-"""IDG attributed to a layer's input or output, like Captum's LayerIntegratedGradients."""
+"""IDG attributed to a layer's input or output, a drop-in for Captum's LayerIntegratedGradients."""
 
-from typing import Any, Callable, List, Optional, Tuple, Union
+from copy import copy
+from functools import partial
+from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 
 import torch
 from captum._utils.common import (
+    _extract_device,
     _format_additional_forward_args,
+    _format_outputs,
 )
 from captum._utils.gradient import _forward_layer_eval
-from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
-from captum.attr._utils.attribution import GradientAttribution, LayerAttribution
+from captum._utils.typing import BaselineType, ModuleOrModuleList, TargetType
+from captum.attr import LayerIntegratedGradients
 from captum.log import log_usage
 from torch import Tensor
 from torch.nn import Module
+from torch.nn.parallel.scatter_gather import scatter
 
-from captum_idg.attr._validation import format_inputs_and_baselines
+from captum_idg.attr._docs import documented
+from captum_idg.attr._path import summed_gradients
+from captum_idg.attr._validation import (
+    check_forward_args,
+    format_inputs_and_baselines,
+    warn_if_training,
+)
 from captum_idg.attr.integrated_decision_gradients import IntegratedDecisionGradients
 
+LayerAttributions = Union[Tensor, Tuple[Tensor, ...], List[Union[Tensor, Tuple[Tensor, ...]]]]
 
-class LayerIntegratedDecisionGradients(LayerAttribution, GradientAttribution):
+
+class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
     r"""
     Integrated Decision Gradients over the path between a layer's activations
     for the baselines and for the inputs, e.g. the token embeddings of a text
-    classifier. The model runs on the real inputs with the layer's output (or
-    input) replaced by the path point, so the path lies in the layer's space,
-    as in Captum's ``LayerIntegratedGradients``. Every option of
+    model, as Captum's ``LayerIntegratedGradients`` does for IG. The model
+    runs on the real inputs with the layer's output (or input) replaced by
+    the path point, so the path lies in the layer's space. Every option of
     :class:`~captum_idg.IntegratedDecisionGradients` applies.
+
+    It is a ``LayerIntegratedGradients``, so Captum's own code that accepts
+    one accepts it, among them ``LLMGradientAttribution``: there the target is
+    the log-probability of each generated token, the attributions of a token
+    are IDG's, and with ``rescale=True`` they sum to that log-probability's
+    change from the baseline prompt to the real one, as LayerIG's do.
     """
 
     def __init__(
         self,
         forward_func: Callable[..., Tensor],
-        layer: Module,
+        layer: ModuleOrModuleList,
         device_ids: Union[None, List[int]] = None,
         multiply_by_inputs: bool = True,
     ) -> None:
@@ -38,103 +57,146 @@ class LayerIntegratedDecisionGradients(LayerAttribution, GradientAttribution):
         Args:
 
             forward_func (Callable): The forward function of the model.
-            layer (torch.nn.Module): The layer whose activations are
-                    attributed; it must run once per forward pass.
+            layer (torch.nn.Module or list): The layer, or independent layers,
+                    whose activations are attributed; each must run once per
+                    forward pass.
             device_ids (list[int], optional): Device ids for a DataParallel
                     model, as in Captum. Default: None
             multiply_by_inputs (bool, optional): Multiply by the difference of
                     the layer's activations (global attribution). Default: True
         """
-        LayerAttribution.__init__(self, forward_func, layer, device_ids)
-        GradientAttribution.__init__(self, forward_func)
-        self._multiply_by_inputs = multiply_by_inputs
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
-
-    def has_convergence_delta(self) -> bool:
-        return True
+        super().__init__(forward_func, layer, device_ids, multiply_by_inputs)
+        self.ig = IntegratedDecisionGradients(forward_func, multiply_by_inputs)
+        self.refinement = None
 
     @log_usage()
+    @documented
     def attribute(  # type: ignore[override]
         self,
-        inputs: TensorOrTupleOfTensorsGeneric,
+        inputs: Union[Tensor, Tuple[Tensor, ...]],
         baselines: BaselineType = None,
         target: TargetType = None,
         additional_forward_args: Optional[object] = None,
         n_steps: int = 50,
-        sampling: str = "adaptive",
-        n_probe_steps: Optional[int] = None,
-        rescale: bool = False,
+        method: str = "adaptive",
         internal_batch_size: Optional[int] = None,
         return_convergence_delta: bool = False,
         attribute_to_layer_input: bool = False,
-    ) -> Union[Tensor, Tuple[Tensor, ...], Tuple[Union[Tensor, Tuple[Tensor, ...]], Tensor]]:
+        grad_kwargs: Optional[Dict[str, Any]] = None,
+        n_probe_steps: Optional[int] = None,
+        rescale: bool = False,
+        tolerance: Optional[float] = None,
+    ) -> Union[LayerAttributions, Tuple[LayerAttributions, Tensor]]:
         r"""
         Args:
 
             inputs (Tensor or tuple[Tensor, ...]): The model's inputs (token
                         ids may be integer tensors), batch first.
             baselines (scalar, Tensor, or tuple, optional): Baselines of the
-                        model's inputs (e.g. padding token ids); the path
-                        starts at the layer's activations for them.
-                        Default: None (zeros)
-            target, additional_forward_args, n_steps, sampling,
-            n_probe_steps, rescale, internal_batch_size,
-            return_convergence_delta: as in
-                        :meth:`IntegratedDecisionGradients.attribute`.
+                        model's inputs (e.g. padding token ids), broadcast as
+                        Captum does; the path starts at the layer's
+                        activations for them. Default: None (zeros)
+            {target}
+            {additional_forward_args}
+            n_steps, method, internal_batch_size, return_convergence_delta:
+                        as in :meth:`IntegratedDecisionGradients.attribute`.
             attribute_to_layer_input (bool, optional): Attribute to the
                         layer's input instead of its output. Default: False
+            grad_kwargs (dict, optional): Extra keyword arguments of
+                        ``torch.autograd.grad``. Default: None
+            n_probe_steps, rescale, tolerance: as in
+                        :meth:`IntegratedDecisionGradients.attribute`.
 
         Returns:
             **attributions** of the layer's shape (a tuple if the layer has
-            several inputs or outputs), or with **delta** as IDG returns it.
+            several inputs or outputs, a list if ``layer`` is a list), or with
+            **delta** as IDG returns it.
         """
-        formatted_inputs, formatted_baselines = format_inputs_and_baselines(
+        warn_if_training(self.forward_func)
+        model_inputs, model_baselines = format_inputs_and_baselines(
             inputs, baselines, integer_inputs=True
         )
-        args = _format_additional_forward_args(additional_forward_args) or ()
-        with torch.no_grad():
-            layer_inputs, layer_baselines = (
-                _forward_layer_eval(self.forward_func, values, self.layer, args,
-                                    self.device_ids, attribute_to_layer_input)
-                for values in (formatted_inputs, formatted_baselines)
-            )
-        idg = IntegratedDecisionGradients(
-            self._through_layer(len(layer_inputs), len(formatted_inputs),
-                                attribute_to_layer_input),
-            self.multiplies_by_inputs,
-        )
+        args = _format_additional_forward_args(additional_forward_args)
+        check_forward_args(args, model_inputs[0].shape[0])
+        if self.device_ids is None:
+            self.device_ids = getattr(self.forward_func, "device_ids", None)
+        layer_inputs, counts = self._activations(model_inputs, args, attribute_to_layer_input)
+        layer_baselines, _ = self._activations(model_baselines, args, attribute_to_layer_input)
+        idg = copy(self.ig)
+        idg.forward_func = self._layer_forward(counts, attribute_to_layer_input)
+        idg.gradient_func = partial(summed_gradients, grad_kwargs=grad_kwargs)
         result = idg.attribute.__wrapped__(  # type: ignore[attr-defined]
-            idg, layer_inputs, layer_baselines, target, (*formatted_inputs, *args),
-            n_steps, sampling, n_probe_steps, rescale, internal_batch_size,
-            return_convergence_delta,
+            idg, layer_inputs, layer_baselines, target, (*model_inputs, *(args or ())),
+            n_steps, method, internal_batch_size, return_convergence_delta,
+            n_probe_steps, rescale, tolerance,
         )
+        self.refinement = idg.refinement
         attributions, delta = result if return_convergence_delta else (result, None)
-        if len(attributions) == 1:
-            attributions = attributions[0]
-        return (attributions, delta) if return_convergence_delta else attributions
+        attributions = attributions if isinstance(attributions, tuple) else (attributions,)
+        bounds = [sum(counts[:i]) for i in range(len(counts) + 1)]
+        per_layer = [tuple(attributions[a:b]) for a, b in zip(bounds, bounds[1:])]
+        formatted = _format_outputs(isinstance(self.layer, list), per_layer)
+        return (formatted, delta) if return_convergence_delta else formatted
 
-    def _through_layer(self, n_layer: int, n_inputs: int, to_layer_input: bool) -> Callable:
+    def _activations(
+        self, model_inputs: Tuple[Tensor, ...], args: Optional[tuple], to_layer_input: bool
+    ) -> Tuple[Tuple[Tensor, ...], List[int]]:
+        r"""The layers' activations for ``model_inputs``, as one tuple, and how
+        many tensors each layer has."""
+        try:
+            with torch.no_grad():
+                values = _forward_layer_eval(
+                    self.forward_func, model_inputs, self.layer, args, self.device_ids,
+                    to_layer_input,
+                )
+        except (AssertionError, KeyError, TypeError, RuntimeError, IndexError) as error:
+            raise ValueError(
+                f"forward_func failed on inputs {[tuple(x.shape) for x in model_inputs]} "
+                f"(dtypes {[str(x.dtype) for x in model_inputs]}) while reading the layer's "
+                f"activations, or the layer did not run: {type(error).__name__}: {error}"
+            ) from error
+        per_layer = values if isinstance(self.layer, list) else [values]
+        return tuple(t for layer in per_layer for t in layer), [len(layer) for layer in per_layer]
+
+    def _layer_forward(self, counts: List[int], to_layer_input: bool) -> Callable:
         r"""``forward(*layer values, *model inputs, *args)``: the model run on
-        its inputs with the layer's activations replaced by ``layer values``."""
+        its inputs with each layer's activations replaced by its values."""
+        layers = self.layer if isinstance(self.layer, list) else [self.layer]
+        bounds = [sum(counts[:i]) for i in range(len(counts) + 1)]
 
         def forward(*values: Any) -> Tensor:
-            layer_values = values[:n_layer]
-            model_args = values[n_layer:]
+            layer_values, model_args = values[: bounds[-1]], values[bounds[-1]:]
+            on_device = _by_device(layer_values, self.device_ids)
+            ran = [False] * len(layers)
 
-            def replace_input(module: Module, args: Tuple) -> Tuple:
-                return layer_values
+            def replace(index: int, module: Module, hook_inputs: Any, hook_outputs: Any = None):
+                ran[index] = True
+                mine = on_device(_extract_device(module, hook_inputs, hook_outputs))
+                mine = mine[bounds[index]: bounds[index + 1]]
+                as_tuple = to_layer_input or isinstance(hook_outputs, tuple)
+                return tuple(mine) if as_tuple else mine[0]
 
-            def replace_output(module: Module, args: Tuple, output: Any) -> Any:
-                return layer_values if isinstance(output, tuple) else layer_values[0]
-
-            hook = (self.layer.register_forward_pre_hook(replace_input) if to_layer_input
-                    else self.layer.register_forward_hook(replace_output))
+            hooks = [
+                layer.register_forward_pre_hook(partial(replace, i)) if to_layer_input
+                else layer.register_forward_hook(partial(replace, i))
+                for i, layer in enumerate(layers)
+            ]
             try:
-                return self.forward_func(*model_args)
+                output = self.forward_func(*model_args)
             finally:
-                hook.remove()
+                for hook in hooks:
+                    hook.remove()
+            if not all(ran):
+                raise ValueError("layer: forward_func did not run the layer given")
+            return output
 
         return forward
+
+
+def _by_device(values: Tuple[Tensor, ...], device_ids: Optional[List[int]]) -> Callable:
+    r"""``values`` on the device asked for: as they are, or, for a
+    DataParallel model, the replica's part of them (as Captum scatters them)."""
+    if not device_ids:
+        return lambda device: values
+    parts = {part[0].device: part for part in scatter(values, target_gpus=device_ids)}
+    return lambda device: parts[device]

@@ -1,0 +1,61 @@
+"""Argument descriptions that several ``attribute`` docstrings share, written once.
+
+A docstring names a shared description as ``{name}``; :func:`documented`
+fills it in when the module is imported, so ``help()`` shows the full text.
+"""
+
+from typing import Callable, TypeVar
+
+F = TypeVar("F", bound=Callable)
+
+ARGUMENTS = dict(
+    inputs="""inputs (Tensor or tuple[Tensor, ...]): Input for which attributions
+                        are computed, batch first. A tuple of tensors for a
+                        forward_func that takes several inputs.""",
+    baselines="""baselines (scalar, Tensor, tuple of scalar, or Tensor, optional):
+                        Start of the path, per input tensor: a scalar, a tensor
+                        of the input's shape, or one whose first dimension is 1
+                        that broadcasts to it (e.g. ``(1, C, 1, 1)``), as in
+                        Captum. Default: None (zeros)""",
+    target="""target (int, tuple, Tensor, or list, optional): Output indices for
+                        which gradients are computed, as in Captum: one for all
+                        examples or one per example. Default: None""",
+    additional_forward_args="""additional_forward_args (Any, optional): Extra arguments passed to
+                        forward_func after the inputs; tensors need one row per
+                        example and are expanded along the path like Captum IG
+                        does. Default: None""",
+    method="""method (str, optional): Where to sample the path:
+                        ``"adaptive"`` (Gauss-Legendre panels that are narrow
+                        where the logit moves, found by a forward-only probe;
+                        see :mod:`captum_idg.attr.schedules`) or one of
+                        Captum's fixed rules ``"riemann_left"``,
+                        ``"riemann_right"``, ``"riemann_middle"``,
+                        ``"riemann_trapezoid"``, ``"gausslegendre"`` (with
+                        exact weights). Default: ``"adaptive"``""",
+    internal_batch_size="""internal_batch_size (int, optional): Most rows (path points) per
+                        forward pass, for the probe and the gradient passes
+                        alike; a pass always holds at least one step of the
+                        whole batch. Default: None (as many rows as fit in a
+                        quarter of the device's free memory)""",
+    n_probe_steps="""n_probe_steps (int, optional): Forward-only probe points of adaptive
+                        sampling, at least 2, on a uniform grid that includes
+                        both ends of the path; where one probe interval would
+                        hold more than one panel, up to two more rounds add
+                        points inside it. Default: None (``n_steps // 4``, at
+                        least 6 and at most n_steps)""",
+    tolerance="""tolerance (float, optional): Refine each example in rounds until
+                        the estimated relative error of the path integral,
+                        ``|delta|`` divided by the total variation of the logit
+                        along the path, is at most ``tolerance``; ``n_steps``
+                        is then the most gradient evaluations an example may
+                        take. Needs ``method="adaptive"``. What each example
+                        took is in :attr:`refinement` afterwards; a warning
+                        names the examples that hit ``n_steps``.
+                        Default: None (one pass of ``n_steps``)""",
+)
+
+
+def documented(func: F) -> F:
+    r"""Fills the ``{name}`` placeholders of ``func``'s docstring from ``ARGUMENTS``."""
+    func.__doc__ = func.__doc__.format(**ARGUMENTS)
+    return func

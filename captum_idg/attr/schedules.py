@@ -1,0 +1,402 @@
+"""Where to sample a path integral: fixed rules, adaptive panels, the authors' schedule.
+
+Pure tensor functions, no model. A schedule is a pair ``(alphas, weights)`` of
+shape ``(n_steps, batch)``: column ``b`` holds the sample points of example
+``b`` in ``[0, 1]`` and their quadrature weights, which sum to 1 (the
+authors' ``reference`` schedule excepted, see :func:`reference_schedule`).
+
+Adaptive sampling reads the target logit ``F`` on a probe grid (forward passes
+without grad) and turns it into a schedule in three steps:
+
+1. a sampling density on ``[0, 1]``: ``|dF/da| ** power`` per probe interval,
+   graded so that neighbouring intervals differ by at most a factor
+   ``grading``, mixed with a uniform share ``uniform_mix``;
+2. panels: the ``n_steps // nodes_per_panel`` cells of equal mass under that
+   density, so panels are narrow where the logit moves and wide where it is
+   flat (saturated); where the logit moves evenly (the density is nowhere
+   above twice its mean), one panel, Captum's Gauss-Legendre rule (up to
+   128 steps; equal panels beyond);
+3. a Gauss-Legendre rule inside every panel.
+
+The integrand is smooth inside a panel even where the density is not, so each
+panel integrates at order ``2 * nodes_per_panel``.
+``benchmarks/integrator_accuracy.py`` measured the defaults against dense
+float64 references (docs/integrator.md).
+"""
+
+from functools import lru_cache
+from typing import Optional, Tuple
+
+import numpy as np
+import torch
+from torch import Tensor
+
+RIEMANN_METHODS = (
+    "riemann_left",
+    "riemann_right",
+    "riemann_middle",
+    "riemann_trapezoid",
+    "gausslegendre",
+)
+UNIFORM_MIX = 0.2
+POWER = 0.5
+GRADING = 2.0
+EVEN_PEAK = 2.0  # the density never above twice its mean: one Gauss-Legendre panel
+MAX_SINGLE_PANEL = 128  # beyond this, equal panels instead (the nodes cost O(n^3) to find)
+MIN_PROBE_STEPS = 8
+REFINE_POINTS = 3  # probe points added inside an interval that is refined
+MAX_REFINED = 4  # intervals refined per example and round
+
+
+def default_probe_steps(n_steps: int) -> int:
+    r"""
+    Probe points of adaptive sampling when none are given: ``n_steps // 3``,
+    at least 8 and at most ``n_steps``. A forward pass without grad costs
+    about a third of a forward+backward, so the probe adds about 11% to the
+    gradient passes (plus the refinement rounds where the logit jumps).
+    """
+    return min(n_steps, max(MIN_PROBE_STEPS, n_steps // 3))
+
+
+def default_nodes_per_panel(n_steps: int) -> int:
+    r"""
+    Gauss-Legendre nodes per adaptive panel: ``round(sqrt(n_steps)) - 1``,
+    from 2 to 8 (2 at 8 steps, 3 at 16, 5 at 32, 6 at 50, 8 from 72). More
+    samples buy both narrower panels (for sharp saturation) and a higher
+    order inside each (for smooth paths, where Gauss-Legendre excels).
+    """
+    return max(2, min(8, round(n_steps**0.5) - 1))
+
+
+def riemann_schedule(
+    method: str,
+    n_steps: int,
+    batch_size: int,
+    dtype: torch.dtype = torch.float64,
+    device: torch.device | str | None = None,
+) -> Tuple[Tensor, Tensor]:
+    r"""
+    The fixed rule ``method`` (Captum's names) with exact weights, the same
+    for every example. Unlike Captum's ``riemann_trapezoid``, whose weights
+    sum to ``(n - 1) / n``, every rule here integrates a constant exactly.
+
+    Args:
+        method (str): ``riemann_left``, ``riemann_right``, ``riemann_middle``,
+                    ``riemann_trapezoid`` or ``gausslegendre``.
+        n_steps (int): Number of sample points, at least 2.
+        batch_size (int): Number of examples (columns).
+
+    Returns:
+        ``(alphas, weights)``, each of shape ``(n_steps, batch_size)``.
+    """
+    k = torch.arange(n_steps, dtype=torch.float64)
+    weights = torch.full((n_steps,), 1.0 / n_steps, dtype=torch.float64)
+    if method == "riemann_left":
+        alphas = k / n_steps
+    elif method == "riemann_right":
+        alphas = (k + 1) / n_steps
+    elif method == "riemann_middle":
+        alphas = (k + 0.5) / n_steps
+    elif method == "riemann_trapezoid":
+        alphas = k / (n_steps - 1)
+        weights = torch.full((n_steps,), 1.0 / (n_steps - 1), dtype=torch.float64)
+        weights[[0, -1]] /= 2
+    elif method == "gausslegendre":
+        alphas, weights = _gauss_legendre(n_steps)
+    else:
+        raise ValueError(f"method must be one of {list(RIEMANN_METHODS)}, got {method!r}")
+    shape = (n_steps, batch_size)
+    return (
+        alphas[:, None].expand(shape).to(dtype=dtype, device=device),
+        weights[:, None].expand(shape).to(dtype=dtype, device=device),
+    )
+
+
+@lru_cache(maxsize=64)
+def _gauss_legendre_cached(n: int) -> Tuple[Tuple[float, ...], Tuple[float, ...]]:
+    nodes, weights = np.polynomial.legendre.leggauss(n)
+    return tuple((nodes + 1) / 2), tuple(weights / 2)
+
+
+def _gauss_legendre(n: int) -> Tuple[Tensor, Tensor]:
+    r"""Gauss-Legendre nodes and weights on ``[0, 1]``, float64."""
+    nodes, weights = _gauss_legendre_cached(n)
+    return torch.tensor(nodes, dtype=torch.float64), torch.tensor(weights, dtype=torch.float64)
+
+
+def interval_mass(
+    grid: Tensor,
+    logits: Tensor,
+    uniform_mix: float = UNIFORM_MIX,
+    power: float = POWER,
+    grading: float = GRADING,
+) -> Tensor:
+    r"""
+    The sampling density's mass on each probe interval: ``(M - 1, batch)``,
+    float64, each column summing to 1 (see the module docstring).
+
+    Args:
+        grid (Tensor): ``(M, batch)`` probe points, sorted, from 0 to 1 (a
+                    repeated point is an empty interval).
+        logits (Tensor): ``(M, batch)`` target logits there.
+        uniform_mix (float, optional): Share of the mass spread uniformly, in
+                    ``(0, 1]``. Default: 0.2
+        power (float, optional): Exponent of ``|dF/da|``, > 0. Default: 0.5
+        grading (float, optional): Largest density ratio of neighbouring
+                    intervals, > 1, or ``inf`` for none. Default: 2.0
+    """
+    if grid.shape != logits.shape or grid.dim() != 2 or grid.shape[0] < 2:
+        raise ValueError(
+            "grid and logits must have the same shape (M, batch) with M >= 2, got "
+            f"{tuple(grid.shape)} and {tuple(logits.shape)}"
+        )
+    if not 0.0 < uniform_mix <= 1.0:
+        raise ValueError(f"uniform_mix must be in (0, 1], got {uniform_mix}")
+    if not power > 0.0:
+        raise ValueError(f"power must be > 0, got {power}")
+    if not grading > 1.0:
+        raise ValueError(f"grading must be > 1, got {grading}")
+    width, slope = _widths_and_slopes(grid, logits)
+    log_density = (slope**power).log()  # -inf where flat
+    if grading != float("inf"):
+        log_density = _graded(log_density, width > 0, float(np.log(grading)))
+    density = log_density.exp()
+    total = (density * width).sum(dim=0, keepdim=True)
+    share = torch.where(total > 0, density * width / torch.where(total > 0, total, 1.0), width)
+    return (1.0 - uniform_mix) * share + uniform_mix * width
+
+
+def _widths_and_slopes(grid: Tensor, logits: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""Width and ``|dF/da|`` of each probe interval, float64 (0 where empty)."""
+    width = grid.detach().to(torch.float64).diff(dim=0)
+    change = logits.detach().to(torch.float64).diff(dim=0).abs()
+    return width, torch.where(width > 0, change / torch.where(width > 0, width, 1.0), 0.0)
+
+
+def _graded(log_density: Tensor, nonempty: Tensor, log_ratio: float) -> Tensor:
+    r"""``max_i (log d_i - |s_i - s_j| log_ratio)`` along dim 0, ``s`` counting
+    the non-empty intervals: every interval's density is at least its
+    neighbour's divided by the ratio (empty intervals do not count)."""
+    steps = nonempty.to(log_density.dtype).cumsum(dim=0) * log_ratio
+    forward = (log_density + steps).cummax(dim=0).values - steps
+    backward = (log_density - steps).flip(0).cummax(dim=0).values.flip(0) + steps
+    return torch.maximum(forward, backward)
+
+
+def refinement_points(
+    grid: Tensor, logits: Tensor, n_steps: int, nodes_per_panel: Optional[int] = None
+) -> Optional[Tensor]:
+    r"""
+    Probe points that resolve a jump of the logit: ``REFINE_POINTS`` evenly
+    spaced points inside each (of at most ``MAX_REFINED``, heaviest first)
+    probe interval that would hold more than one panel and whose slope is
+    more than ``GRADING ** (1 / POWER)`` times a neighbour's, so that the jump's width, not
+    the probe's spacing, sets the panels there. A logit that moves evenly
+    needs none. All examples get the same number of points (those that need
+    fewer refine their next heaviest intervals), so the grids stay one tensor.
+
+    Returns:
+        ``(k, batch)`` new points, or None where no example needs any.
+    """
+    mass = interval_mass(grid, logits)
+    panels = n_steps // (nodes_per_panel or default_nodes_per_panel(n_steps))
+    width, slope = _widths_and_slopes(grid, logits)
+    density = torch.where(width > 0, slope**POWER, float("inf"))  # empty: no neighbour
+    padded = torch.nn.functional.pad(density.T, (1, 1), value=float("inf")).T
+    flattest_neighbour = torch.minimum(padded[:-2], padded[2:])
+    needs = (mass > 1.0 / max(panels, 1)) & (density > GRADING * flattest_neighbour)
+    needed = int(needs.sum(dim=0).max())
+    if needed == 0:
+        return None
+    chosen = torch.where(needs, mass, -1.0).topk(min(needed, MAX_REFINED), dim=0)
+    grid = grid.detach().to(torch.float64)
+    low, high = grid.gather(0, chosen.indices), grid.gather(0, chosen.indices + 1)
+    fractions = torch.arange(1, REFINE_POINTS + 1, dtype=torch.float64, device=grid.device)
+    fractions = fractions / (REFINE_POINTS + 1)
+    points = low[:, None] + (high - low)[:, None] * fractions[None, :, None]
+    points = torch.where((chosen.values >= 0)[:, None], points, grid[0])  # padding
+    return points.reshape(-1, grid.shape[1])
+
+
+def adaptive_schedule(
+    grid: Tensor,
+    logits: Tensor,
+    n_steps: int,
+    nodes_per_panel: Optional[int] = None,
+    uniform_mix: float = UNIFORM_MIX,
+    power: float = POWER,
+    grading: float = GRADING,
+) -> Tuple[Tensor, Tensor]:
+    r"""
+    Adaptive sampling: Gauss-Legendre panels of equal mass under the density
+    that :func:`interval_mass` reads off the probe (see the module
+    docstring). Every panel has ``nodes_per_panel`` nodes (the first
+    ``n_steps % panels`` panels one more); the panels tile ``[0, 1]``, so the
+    weights of each example sum to 1. With the default ``nodes_per_panel``,
+    an example whose logit moves evenly (density at most ``EVEN_PEAK`` times
+    its mean everywhere) gets one panel: Gauss-Legendre over the whole path.
+
+    Args:
+        grid (Tensor): ``(M, batch)`` probe points, sorted, from 0 to 1.
+        logits (Tensor): ``(M, batch)`` target logits at ``grid``.
+        n_steps (int): Number of samples per example, at least 1.
+        nodes_per_panel (int, optional): Gauss-Legendre nodes per panel.
+                    Default: None (:func:`default_nodes_per_panel`, or one
+                    panel where the logit moves evenly)
+        uniform_mix, power, grading: as in :func:`interval_mass`.
+
+    Returns:
+        ``(alphas, weights)``, each ``(n_steps, batch)``, in the dtype and on
+        the device of ``logits``.
+    """
+    per_panel = default_nodes_per_panel(n_steps) if nodes_per_panel is None else nodes_per_panel
+    if isinstance(per_panel, bool) or not isinstance(per_panel, int) or per_panel < 1:
+        raise ValueError(f"nodes_per_panel must be an integer >= 1, got {nodes_per_panel!r}")
+    mass = interval_mass(grid, logits, uniform_mix, power, grading)
+    edges = _equal_mass_edges(grid.detach().to(torch.float64), mass, max(1, n_steps // per_panel))
+    panel, nodes, node_weights = _panel_rule(n_steps, edges.shape[0] - 1)
+    panel, nodes, node_weights = (t.to(edges.device) for t in (panel, nodes, node_weights))
+    low, width = edges[panel], edges.diff(dim=0)[panel]  # (n_steps, batch)
+    alphas, weights = low + width * nodes[:, None], width * node_weights[:, None]
+    if nodes_per_panel is None and n_steps <= MAX_SINGLE_PANEL:
+        widths = grid.detach().to(torch.float64).diff(dim=0)
+        peak = torch.where(widths > 0, mass / torch.where(widths > 0, widths, 1.0), 0.0)
+        even = peak.amax(dim=0) <= EVEN_PEAK
+        if even.any():
+            gauss = riemann_schedule("gausslegendre", n_steps, len(even), device=mass.device)
+            alphas = torch.where(even, gauss[0], alphas)
+            weights = torch.where(even, gauss[1], weights)
+    out = dict(dtype=logits.dtype, device=logits.device)
+    return alphas.to(**out), weights.to(**out)
+
+
+def _equal_mass_edges(grid: Tensor, mass: Tensor, panels: int) -> Tensor:
+    r"""Edges ``(panels + 1, batch)`` of the cells of equal ``mass``, the
+    mass being uniform inside each probe interval."""
+    cdf = torch.cat([torch.zeros_like(mass[:1]), mass.cumsum(dim=0)]).T.contiguous()
+    cdf[:, -1] = 1.0
+    levels = torch.linspace(0, 1, panels + 1, dtype=torch.float64, device=mass.device)
+    levels = levels.expand(cdf.shape[0], -1).contiguous()
+    index = torch.searchsorted(cdf, levels, right=True).sub_(1).clamp_(0, len(mass) - 1)
+    cell_mass = mass.T.gather(1, index)
+    offset = (levels - cdf.gather(1, index)) / torch.where(cell_mass > 0, cell_mass, 1.0)
+    low, high = grid.T.gather(1, index), grid.T.gather(1, index + 1)
+    edges = low + offset.clamp(0.0, 1.0) * (high - low)
+    edges[:, 0], edges[:, -1] = 0.0, 1.0
+    return edges.T
+
+
+@lru_cache(maxsize=64)
+def _panel_rule(n_steps: int, panels: int) -> Tuple[Tensor, Tensor, Tensor]:
+    r"""For each of ``n_steps`` samples: its panel, its Gauss-Legendre node on
+    ``[0, 1]`` and weight; the first ``n_steps % panels`` panels get one
+    node more than the others."""
+    counts = [n_steps // panels + (j < n_steps % panels) for j in range(panels)]
+    rules = [_gauss_legendre(c) for c in counts]
+    panel = torch.cat([torch.full((c,), j) for j, c in enumerate(counts)])
+    return panel, torch.cat([r[0] for r in rules]), torch.cat([r[1] for r in rules])
+
+
+def reference_schedule(probe_logits: Tensor, n_steps: int) -> Tuple[Tensor, Tensor]:
+    r"""
+    The IDG authors' adaptive schedule as their released code computes it
+    (``util/attribution_methods/saliencyMethods.py``, ``getSlopes`` and
+    ``getAlphaParameters``, commit cde6c73), per example: slopes by backward
+    difference on the probe (the first set to 0), min-max normalised, the
+    first reset to 0, scaled to sum to ``n_steps``, truncated to integers;
+    the leftover samples go one each to the intervals with the largest
+    fractions among those that got none. Interval ``j`` then gets its
+    ``n_j`` samples at ``start + (0, 1, ..., n_j - 1) * width / n_j`` with
+    weight ``width / n_j``, and ``start`` advances by one probe interval only
+    after an interval that got samples. That last rule is the released code's
+    placement bug: intervals without samples do not move the start, so the
+    samples drift towards the baseline and the weights can sum to less than
+    1. It is reproduced on purpose; :func:`adaptive_schedule` does not have it.
+
+    Args:
+        probe_logits (Tensor): ``(n_steps, batch)`` logits on
+                    ``linspace(0, 1, n_steps)``.
+        n_steps (int): Number of samples, the probe size.
+
+    Returns:
+        ``(alphas, weights)``, each ``(n_steps, batch)``, increasing alphas.
+    """
+    if probe_logits.dim() != 2 or probe_logits.shape[0] != n_steps or n_steps < 2:
+        raise ValueError(
+            f"probe_logits must have shape (n_steps, batch) = ({n_steps}, batch), got "
+            f"{tuple(probe_logits.shape)}"
+        )
+    width = 1.0 / (n_steps - 1)
+    columns = [_reference_column(column, n_steps, width) for column in probe_logits.detach().T]
+    out = dict(dtype=probe_logits.dtype, device=probe_logits.device)
+    return (torch.stack([c[0] for c in columns], dim=1).to(**out),
+            torch.stack([c[1] for c in columns], dim=1).to(**out))
+
+
+def _reference_column(logits: Tensor, n_steps: int, width: float) -> Tuple[Tensor, Tensor]:
+    logits = logits.to(torch.float64).cpu()
+    slopes = torch.zeros(n_steps, dtype=torch.float64)
+    slopes[1:] = logits.diff() / width
+    spread = slopes.max() - slopes.min()
+    if spread == 0:  # a flat logit: the released code divides 0 by 0 here
+        normalised = torch.full_like(slopes, 1.0)
+    else:
+        normalised = (slopes - slopes.min()) / spread
+    normalised[0] = 0.0
+    fractions = normalised / normalised.sum() * n_steps
+    counts = fractions.to(torch.int64)
+    leftover = n_steps - int(counts.sum())
+    fractions[counts != 0] = -1
+    order = torch.flip(torch.sort(fractions)[1], dims=[0])  # as released: not stable
+    counts[order[:leftover]] = 1
+    alphas, weights, start = [], [], 0.0
+    for count in counts.tolist():
+        if count == 0:
+            continue
+        alphas.append(torch.linspace(start, start + width, count + 1, dtype=torch.float64)[:count])
+        weights.append(torch.full((count,), width / count, dtype=torch.float64))
+        start += width
+    return torch.cat(alphas), torch.cat(weights)
+
+
+SATURATION_RULES = ("max", "relative")
+
+
+def saturation_point(
+    probe_logits: Tensor, threshold: float = 0.9, rule: str = "max"
+) -> Tensor:
+    r"""
+    Where the path saturates: the first ``alpha`` at which the logit reaches a
+    threshold, linearly interpolated between probe points.
+
+    Args:
+        probe_logits (Tensor): ``(M, batch)`` logits on ``linspace(0, 1, M)``.
+        threshold (float, optional): Fraction in ``(0, 1]``. Default: 0.9
+        rule (str, optional): ``"max"``: the logit reaches ``threshold`` times
+                    the largest logit on the path (the IDG paper's code; a
+                    path whose largest logit is negative never reaches it).
+                    ``"relative"``: the logit has covered ``threshold`` of
+                    the way from ``F(x')`` to ``F(x)`` (Miglani et al. 2020;
+                    if ``F(x) = F(x')`` it never does). Default: ``"max"``
+
+    Returns:
+        ``(batch,)`` saturation points in ``[0, 1]``; 1 where the threshold is
+        never reached, 0 where the baseline already reaches it.
+    """
+    probe = probe_logits.detach()
+    if rule == "max":
+        level = threshold * probe.max(dim=0).values
+    elif rule == "relative":  # progress from F(x') (0) to F(x) (1); -1 if none
+        change = probe[-1] - probe[0]
+        moved = change != 0
+        probe = torch.where(moved, (probe - probe[0]) / torch.where(moved, change, 1.0), -1.0)
+        level = torch.full_like(change, threshold)
+    else:
+        raise ValueError(f"rule must be one of {list(SATURATION_RULES)}, got {rule!r}")
+    reached = probe >= level
+    first = reached.to(torch.uint8).argmax(dim=0)
+    before = (first - 1).clamp(min=0)
+    low, high = probe.gather(0, before[None])[0], probe.gather(0, first[None])[0]
+    fraction = ((level - low) / torch.where(high > low, high - low, 1.0)).clamp(0, 1)
+    point = (before + torch.where(first > 0, fraction, 0.0)) / (probe.shape[0] - 1)
+    return torch.where(reached.any(dim=0), point, 1.0)
