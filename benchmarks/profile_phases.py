@@ -19,6 +19,7 @@ from torch.profiler import ProfilerActivity, profile
 
 from captum_idg import IntegratedDecisionGradients, adaptive_schedule, default_probe_steps
 from captum_idg.attr._path import StraightLinePath
+from captum_idg.attr._path_attribution import Schedule
 
 
 def best_time(function: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -54,8 +55,9 @@ def main() -> None:
     n, ibs = args.steps, args.internal_batch_size
     ig, idg = IntegratedGradients(model), IntegratedDecisionGradients(model)
     path = StraightLinePath.from_arguments(x, None, target, None, n, ibs)
-    probe = path.probe(model, default_probe_steps(n))
-    alphas, weights = adaptive_schedule(probe, n)
+    m = default_probe_steps(n)
+    grid, logits = idg._probe(path, m, n)
+    schedule = Schedule("adaptive", *adaptive_schedule(grid, logits, n))
 
     phases = {
         "Captum IG, whole call": lambda: ig.attribute(
@@ -63,11 +65,10 @@ def main() -> None:
         "IDG adaptive, whole call": lambda: idg.attribute(
             x, target=target, n_steps=n, internal_batch_size=ibs),
         "IDG uniform, whole call": lambda: idg.attribute(
-            x, target=target, n_steps=n, sampling="uniform", internal_batch_size=ibs),
-        f"  probe ({default_probe_steps(n)} points, no grad)": lambda: path.probe(
-            model, default_probe_steps(n)),
-        "  adaptive_schedule": lambda: adaptive_schedule(probe, n),
-        "  gradient passes + weighted sum": lambda: idg._integrate(path, alphas, weights),
+            x, target=target, n_steps=n, method="riemann_middle", internal_batch_size=ibs),
+        f"  probe ({m} points and refinement, no grad)": lambda: idg._probe(path, m, n),
+        "  adaptive_schedule": lambda: adaptive_schedule(grid, logits, n),
+        "  gradient passes + weighted sum": lambda: idg._integrate(path, schedule),
     }
     for function in phases.values():  # warm-up
         function()

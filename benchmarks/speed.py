@@ -28,27 +28,22 @@ import sys
 import threading
 import time
 from dataclasses import asdict, dataclass
-from typing import Callable, Dict, List, Optional
+from typing import Dict, List, Optional
 
 import torch
 import torchvision
-from captum.attr import IntegratedGradients
 from torch import Tensor, nn
 from tqdm import tqdm
 
-from captum_idg import (
-    AdaptiveIntegratedGradients,
-    AdversarialGradientIntegration,
-    GuidedIntegratedGradients,
-    ImportantDirectionGradientIntegration,
-    IntegratedDecisionGradients,
-    LeftIntegratedGradients,
-)
-from captum_idg.evaluation.models import load_model
+from captum_idg.evaluation.methods import check_methods, make_method, method_label
+from captum_idg.evaluation.models import ImageModel, load_model
 
+BASELINE = "ig"  # Captum's IntegratedGradients: every ratio is against it
+METHODS = ("idg_uniform", "idg", "adaptive_ig", "left_ig", "idgi", "guided_ig", "agi")
+ADAPTIVE = ("IDG", "Adaptive IG")  # labels of the methods that probe
 TARGETS = {  # method: most wall time / IG's
     "IDG uniform": 1.05,
-    "IDG adaptive": 1.15,
+    "IDG": 1.15,
 }
 MEMORY_TARGET = 1.2
 
@@ -142,31 +137,6 @@ class Row:
     backwards: int
 
 
-def methods(model: nn.Module) -> Dict[str, Callable[..., Tensor]]:
-    ig = IntegratedGradients(model)
-    idg = IntegratedDecisionGradients(model)
-    aig = AdaptiveIntegratedGradients(model)
-    left = LeftIntegratedGradients(model)
-    idgi = ImportantDirectionGradientIntegration(model)
-    gig = GuidedIntegratedGradients(model)
-    agi = AdversarialGradientIntegration(model)
-    return {
-        "Captum IG": lambda x, **kw: ig.attribute(x, method="riemann_middle", **kw),
-        "IDG uniform": lambda x, **kw: idg.attribute(x, sampling="uniform", **kw),
-        "IDG adaptive": lambda x, **kw: idg.attribute(x, **kw),
-        "IDG full probe": lambda x, **kw: idg.attribute(x, n_probe_steps=kw["n_steps"], **kw),
-        "AdaptiveIG": lambda x, **kw: aig.attribute(x, **kw),
-        "Left-IG": lambda x, **kw: left.attribute(x, **kw),
-        "IDGI": lambda x, **kw: idgi.attribute(x, **kw),
-        # sequential paths: n_steps gradient passes of the batch, one at a time
-        "Guided IG": lambda x, **kw: gig.attribute(x, fraction=0.5, max_dist=1.0, **kw),
-        # no step count: max_iter = n_steps signed-gradient steps (1 fwd + 2 bwd each)
-        "AGI": lambda x, n_steps, internal_batch_size, target: agi.attribute(
-            x, target=target, max_iter=n_steps, epsilon=1e-4,
-            internal_batch_size=internal_batch_size),
-    }
-
-
 def build_model(name: str) -> nn.Module:
     if name == "resnet18":
         return torchvision.models.resnet18(weights=None).eval()
@@ -177,29 +147,32 @@ def measure(model_name: str, batch: int, n_steps: int, ibs: Optional[int], size:
             repeats: int, device: torch.device, names: Optional[List[str]]) -> List[Row]:
     torch.manual_seed(0)
     counting = CountingModel(build_model(model_name)).to(device)
+    model = ImageModel(model_name, counting, (0.0,) * 3, (1.0,) * 3, size)  # x is normalised
     x = torch.randn(batch, 3, size, size, device=device)
     with torch.no_grad():
-        target = counting.model(x).argmax(dim=1).tolist()  # AGI attacks away from it
-    runs = {k: v for k, v in methods(counting).items()
-            if names is None or k in names or k == "Captum IG"}
+        target = counting.model(x).argmax(dim=1)  # AGI attacks away from it
+    specs = [BASELINE] + [m for m in names or METHODS if m != BASELINE]
+    runs = {method_label(m): m for m in specs}
     best: Dict[str, float] = {name: float("inf") for name in runs}
     peaks: Dict[str, int] = {}
     counts: Dict[str, tuple] = {}
-    for run in runs.values():  # warm-up: allocator, kernels, lazy inits
-        run(x, target=target, n_steps=2, internal_batch_size=ibs)
+    for spec in runs.values():  # warm-up: allocator, kernels, lazy inits
+        make_method(spec, model, 2, ibs)(x, target)
     for _ in range(repeats):
-        for name, run in runs.items():
+        for name, spec in runs.items():
+            explain = make_method(spec, model, n_steps, ibs)
             counting.reset()
             with HeapPeak(device) as heap:
                 start = time.perf_counter()
-                run(x, target=target, n_steps=n_steps, internal_batch_size=ibs)
+                explain(x, target)
                 if device.type == "cuda":
                     torch.cuda.synchronize()
                 best[name] = min(best[name], time.perf_counter() - start)
             peaks[name] = max(peaks.get(name, 0), heap.peak)
             counts[name] = (counting.grad_rows / batch, counting.grad_forwards,
                             counting.probe_forwards, counting.backwards)
-    base_time, base_peak = best["Captum IG"], max(peaks["Captum IG"], 1)
+    label = method_label(BASELINE)
+    base_time, base_peak = best[label], max(peaks[label], 1)
     return [
         Row(model_name, batch, n_steps, ibs, name, best[name], best[name] / base_time,
             peaks[name] / 2**20, peaks[name] / base_peak, *counts[name])
@@ -222,12 +195,13 @@ def verdicts(rows: List[Row]) -> List[str]:
             f"worst {value:.3f} ({worst.model}, batch {worst.batch}, {worst.n_steps} steps, "
             f"internal_batch_size {worst.internal_batch_size}); "
             f"{sum(getattr(r, field) <= limit for r in measured)}/{len(measured)} pass")
-    exact = all(r.grad_evaluations == r.n_steps for r in rows if r.method != "AGI")
+    exact = all(r.grad_evaluations == r.n_steps for r in rows
+                if r.method not in ("AGI", "Guided IG"))
     lines.append(f"{'PASS' if exact else 'FAIL'}  gradient evaluations == n_steps "
                  "for every path method")
     batched = all(
         r.probe_forwards <= -(-r.n_steps * r.batch // (r.internal_batch_size or 10**9)) + 1
-        for r in rows if "adaptive" in r.method.lower()
+        for r in rows if r.method in ADAPTIVE
     )
     lines.append(f"{'PASS' if batched else 'FAIL'}  probe is batched: one no-grad "
                  "forward per chunk (+1 for the delta's end points where asked)")
@@ -282,7 +256,8 @@ def main() -> None:
     parser.add_argument("--size", type=int, default=224, help="image side in pixels")
     parser.add_argument("--repeats", type=int, default=2)
     parser.add_argument("--methods", nargs="+", default=None,
-                        help="only these (Captum IG always runs as the reference)")
+                        help=f"registry names (default: {' '.join(METHODS)}); Captum IG "
+                             "always runs as the reference")
     parser.add_argument("--device", default="cuda" if torch.cuda.is_available() else "cpu")
     parser.add_argument("--threads", type=int, default=None)
     parser.add_argument("--json", help="also write the rows to this JSON file")
@@ -295,6 +270,8 @@ def main() -> None:
         print(summary(rows))
         print(table(rows))
         return
+    if args.methods:
+        check_methods(args.methods)
     if args.threads:
         torch.set_num_threads(args.threads)
     device = torch.device(args.device)

@@ -43,10 +43,11 @@ ARGUMENTS = dict(
                         hold more than one panel, up to two more rounds add
                         points inside it. Default: None (``n_steps // 4``, at
                         least 6 and at most n_steps)""",
-    tolerance="""tolerance (float, optional): Refine each example in rounds until
-                        the estimated relative error of the path integral,
-                        ``|delta|`` divided by the total variation of the logit
-                        along the path, is at most ``tolerance``; ``n_steps``
+    tolerance="""tolerance (float, optional): Refine each example in rounds of 8,
+                        16, 32, ... samples until the estimated relative error
+                        of the path integral is at most ``tolerance`` (at least
+                        two rounds: ``|delta|`` over the total variation of the
+                        logit, and the change since the last round); ``n_steps``
                         is then the most gradient evaluations an example may
                         take. Needs ``method="adaptive"``. What each example
                         took is in :attr:`refinement` afterwards; a warning

@@ -98,6 +98,18 @@ class PathIntegralAttribution(GradientAttribution):
     def __init__(
         self, forward_func: Callable[..., Tensor], multiply_by_inputs: bool = True
     ) -> None:
+        r"""
+        Args:
+
+            forward_func (Callable): The forward function of the model or any
+                    modification of it. Its target output is differentiated
+                    as it is (for IDG, pass logits, not probabilities, to
+                    follow the paper).
+            multiply_by_inputs (bool, optional): Indicates whether to factor
+                    model inputs' multiplier in the final attribution scores
+                    (global attribution). If True, attributions are multiplied
+                    by (inputs - baselines), as in IG. Default: True
+        """
         GradientAttribution.__init__(self, forward_func)
         self.gradient_func = summed_gradients
         self._multiply_by_inputs = multiply_by_inputs
@@ -233,10 +245,14 @@ class PathIntegralAttribution(GradientAttribution):
         Each round builds its schedule from every logit known so far, the
         probe's and those of all earlier samples, so it is placed better than
         the last, and replaces the last round's estimate (no point is
-        evaluated twice). An example stops when ``|delta|``, the exact error
-        of the round's quadrature of ``dF/da``, is at most ``tolerance``
-        times the total variation of ``F`` along the path (``|F(x) - F(x')|``
-        where ``F`` is monotone). Returns the probe logits and the sums.
+        evaluated twice). From the second round on, an example stops when
+        both its round's ``|delta|`` (the exact error of the quadrature of
+        ``dF/da``) relative to the total variation of ``F`` along the path
+        (``|F(x) - F(x')|`` where ``F`` is monotone), and the relative change
+        of ``sum_k c_k dF/da(a_k)`` since the last round (``integral (dF/da)^2``
+        for IDG), are at most ``tolerance``. The second is an estimate of the
+        last round's error, so it errs on the safe side; the first alone can
+        be met by luck with a few samples. Returns the probe logits and the sums.
         """
         first = min(FIRST_ROUND, n_steps)
         probe_grid, probe_logits = self._probe(
@@ -246,7 +262,7 @@ class PathIntegralAttribution(GradientAttribution):
         variation = logits.diff(dim=0).abs().sum(dim=0)
         results = [torch.zeros_like(x) for x in path.inputs]
         rate_integral, weighted_rate = torch.zeros_like(change), torch.zeros_like(change)
-        error = torch.zeros_like(change)
+        error = torch.full_like(change, float("inf"))
         evaluations = torch.zeros(path.batch_size, dtype=torch.long, device=change.device)
         active = torch.arange(path.batch_size, device=change.device)
         used, size = 0, first
@@ -255,14 +271,13 @@ class PathIntegralAttribution(GradientAttribution):
             sums = self._integrate(path.select(active), Schedule("adaptive", alphas, weights))
             evaluations[active] += size
             used += size
+            if used > size:  # from the second round on, an estimate can be trusted
+                error[active] = torch.maximum(
+                    _relative(sums.rate_integral - change[active], variation[active]),
+                    _relative(sums.weighted_rate - weighted_rate[active], sums.weighted_rate))
             for result, attribution in zip(results, sums.attributions):
                 result[active] = attribution
             rate_integral[active], weighted_rate[active] = sums.rate_integral, sums.weighted_rate
-            gap = (sums.rate_integral - change[active]).abs()
-            scale = variation[active]
-            error[active] = torch.where(
-                scale > 0, gap / torch.where(scale > 0, scale, 1.0),
-                torch.where(gap > 0, float("inf"), 0.0))
             refining = error[active] > tolerance
             size, previous = min(2 * size, n_steps - used), size
             if not refining.any() or size <= previous:
@@ -314,6 +329,13 @@ class PathIntegralAttribution(GradientAttribution):
             )
         scale = torch.where(seen, change / torch.where(seen, weighted_rate, 1.0), 0.0)
         return tuple(a * scale.view(-1, *[1] * (a.dim() - 1)) for a in attributions)
+
+
+def _relative(difference: Tensor, scale: Tensor) -> Tensor:
+    r"""``|difference| / |scale|``: 0 where both are 0, inf where only ``scale`` is."""
+    gap, scale = difference.abs(), scale.abs()
+    return torch.where(scale > 0, gap / torch.where(scale > 0, scale, 1.0),
+                       torch.where(gap > 0, float("inf"), 0.0))
 
 
 def _merged(grid: Tensor, logits: Tensor, new: Tensor, new_logits: Tensor) -> Tuple[Tensor, Tensor]:

@@ -1,6 +1,6 @@
 """Integrated Gradients with adaptive sampling."""
 
-from typing import Callable, Optional, Tuple, Union
+from typing import Optional, Tuple, Union
 
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
@@ -24,21 +24,6 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
 
     IG: https://arxiv.org/abs/1703.01365, IDG: https://arxiv.org/abs/2305.20052
     """
-
-    def __init__(
-        self, forward_func: Callable[..., Tensor], multiply_by_inputs: bool = True
-    ) -> None:
-        r"""
-        Args:
-
-            forward_func (Callable): The forward function of the model or any
-                    modification of it.
-            multiply_by_inputs (bool, optional): Indicates whether to factor
-                    model inputs' multiplier in the final attribution scores
-                    (global attribution). If True, attributions are multiplied
-                    by (inputs - baselines). Default: True
-        """
-        super().__init__(forward_func, multiply_by_inputs)
 
     @log_usage()
     @documented

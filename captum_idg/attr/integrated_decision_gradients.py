@@ -1,6 +1,6 @@
 """Integrated Decision Gradients (Walker, Jha, Chen, Ewetz, AAAI 2024)."""
 
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
@@ -37,23 +37,6 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
     """
 
     methods = RIEMANN_METHODS + ("adaptive", "reference")
-
-    def __init__(
-        self, forward_func: Callable[..., Tensor], multiply_by_inputs: bool = True
-    ) -> None:
-        r"""
-        Args:
-
-            forward_func (Callable): The forward function of the model or any
-                    modification of it. Its target output is differentiated
-                    as it is (pass logits, not probabilities, to follow the
-                    paper).
-            multiply_by_inputs (bool, optional): Indicates whether to factor
-                    model inputs' multiplier in the final attribution scores
-                    (global attribution). If True, attributions are multiplied
-                    by (inputs - baselines), as in IG. Default: True
-        """
-        super().__init__(forward_func, multiply_by_inputs)
 
     @log_usage()
     @documented

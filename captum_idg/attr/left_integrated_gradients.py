@@ -1,7 +1,7 @@
 """Left-IG: Integrated Gradients over the unsaturated left part of the path."""
 
 import warnings
-from typing import Any, Callable, Optional, Tuple, Union
+from typing import Any, Optional, Tuple, Union
 
 import torch
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
@@ -45,21 +45,6 @@ class LeftIntegratedGradients(PathIntegralAttribution):
 
     Miglani et al.: https://arxiv.org/abs/2010.12697
     """
-
-    def __init__(
-        self, forward_func: Callable[..., Tensor], multiply_by_inputs: bool = True
-    ) -> None:
-        r"""
-        Args:
-
-            forward_func (Callable): The forward function of the model or any
-                    modification of it.
-            multiply_by_inputs (bool, optional): Indicates whether to factor
-                    model inputs' multiplier in the final attribution scores
-                    (global attribution). If True, attributions are multiplied
-                    by (inputs - baselines). Default: True
-        """
-        super().__init__(forward_func, multiply_by_inputs)
 
     @log_usage()
     @documented

@@ -7,7 +7,7 @@ from typing import Sequence, Union
 import torch
 
 from captum_idg.evaluation.images import LabeledImage, load_image, prepare
-from captum_idg.evaluation.methods import METHODS, make_method
+from captum_idg.evaluation.methods import check_methods, make_method, method_label
 from captum_idg.evaluation.models import categories, load_model
 from captum_idg.evaluation.report import plot_heatmaps
 from captum_idg.evaluation.runner import score_method
@@ -27,9 +27,7 @@ def explain_images(
     image. An image that cannot be read gets a one-line error on stderr and
     the others go on. Returns 0, or 2 if any image failed.
     """
-    for name in method_names:
-        if name not in METHODS:
-            raise ValueError(f"unknown method {name!r}: choose from {', '.join(METHODS)}")
+    check_methods(method_names)
     model = load_model(model_spec, device)
     explainers = {m: make_method(m, model, n_steps) for m in method_names}
     names = categories()
@@ -48,7 +46,7 @@ def explain_images(
             probabilities = model.module(x).softmax(dim=1)[0]
         top = probabilities.topk(5)
         target = top.indices[:1]
-        scored = {METHODS[m][0]: score_method(model, explainers[m], x, target)
+        scored = {method_label(m): score_method(model, explainers[m], x, target)
                   for m in method_names}
         top5 = ", ".join(f"{names[int(i)]} {float(p):.2f}" for p, i in zip(*top))
         path = out_dir / f"{image.name}.png"

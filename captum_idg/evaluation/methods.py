@@ -1,13 +1,18 @@
-"""The attribution methods a benchmark compares, each as ``explain(x, target)``.
+"""The one registry of the attribution methods that the benchmark, ``explain`` and
+the speed benchmark compare, each as ``explain(x, target)``.
 
-Settings follow the IDG paper's comparison: the same ``n_steps`` for every
-path method, baseline 0 in normalised space, Guided IG with fraction 0.5 and
-max_dist 1.0 on softmax gradients, AGI with epsilon 0.05 for at most 20 steps
-against one false class in ``[0, 1]`` pixel space on softmax outputs.
+A method is named by its key, optionally with its own step count after a colon
+(``idg_uniform:256``), so an ablation can run one method at several step counts
+next to the others. Settings follow the IDG paper's comparison: the same
+``n_steps`` for every path method, baseline 0 in normalised space, Guided IG
+with fraction 0.5 and max_dist 1.0 on softmax gradients, AGI with epsilon 0.05
+for at most 20 steps against one false class in ``[0, 1]`` pixel space on
+softmax outputs.
 """
 
 import warnings
-from typing import Callable, Dict, Tuple
+from dataclasses import dataclass
+from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
 from captum.attr import (
     GuidedBackprop,
@@ -29,88 +34,126 @@ from captum_idg import (
 from captum_idg.evaluation.models import ImageModel
 
 Explain = Callable[[Tensor, Tensor], Tensor]
-PAPER_METHODS = ("idg", "ig", "left_ig", "guided_ig", "agi")
-DEFAULT_METHODS = PAPER_METHODS + (
-    "adaptive_ig", "idgi", "saliency", "input_x_gradient", "guided_backprop", "occlusion",
-)
+Builder = Callable[[ImageModel, int, Optional[int]], Explain]
 INTERNAL_BATCH_SIZE = 25
 
 
-def _straight_path(method: Callable) -> Callable[[ImageModel, int], Explain]:
-    """The factory of a straight-line path method (IG and its variants)."""
+@dataclass(frozen=True)
+class Method:
+    """A method's label in tables and how to build it for a model."""
 
-    def factory(model: ImageModel, n_steps: int) -> Explain:
-        explainer = method(model.module)
+    label: str
+    build: Builder
+    uses_steps: bool = True
+
+
+def _straight_path(cls: Callable, **settings: object) -> Builder:
+    """IG or one of its straight-line variants, with fixed ``settings``."""
+
+    def build(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
+        explainer = cls(model.module)
         return lambda x, t: explainer.attribute(x, target=t, n_steps=n_steps,
-                                                internal_batch_size=INTERNAL_BATCH_SIZE)
+                                                internal_batch_size=internal_batch_size,
+                                                **settings)
 
-    return factory
+    return build
 
 
-def _guided_ig(model: ImageModel, n_steps: int) -> Explain:
+def _guided_ig(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
     gig = GuidedIntegratedGradients(lambda x: model.module(x).softmax(dim=1))
-    return lambda x, t: gig.attribute(x, target=t, n_steps=n_steps, fraction=0.5, max_dist=1.0)
+    return lambda x, t: gig.attribute(x, target=t, n_steps=n_steps, fraction=0.5, max_dist=1.0,
+                                      internal_batch_size=internal_batch_size)
 
 
-def _agi(model: ImageModel, n_steps: int) -> Explain:
+def _agi(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
     agi = AdversarialGradientIntegration(
         lambda p: model.module(model.normalise(p)).softmax(dim=1)
     )
     # attributions in pixel space equal those in normalised space: the
     # gradient scales by 1/std and the step by std
     return lambda x, t: agi.attribute(model.pixels(x), target=t, epsilon=0.05, max_iter=20,
-                                      false_classes=1, input_range=(0.0, 1.0))
+                                      false_classes=1, input_range=(0.0, 1.0),
+                                      internal_batch_size=internal_batch_size)
 
 
-def _saliency(model: ImageModel, n_steps: int) -> Explain:
-    saliency = Saliency(model.module)
-    return lambda x, t: saliency.attribute(_leaf(x), target=t)
+def _gradient(cls: Callable) -> Builder:
+    """A one-pass gradient method of Captum (Saliency, Input x Gradient, ...)."""
+
+    def build(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
+        explainer = cls(model.module)
+
+        def explain(x: Tensor, t: Tensor) -> Tensor:
+            with warnings.catch_warnings():
+                warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
+                # a copy that requires grad, so Captum neither warns nor flags the caller's
+                return explainer.attribute(x.detach().clone().requires_grad_(), target=t)
+
+        return explain
+
+    return build
 
 
-def _input_x_gradient(model: ImageModel, n_steps: int) -> Explain:
-    input_x_gradient = InputXGradient(model.module)
-    return lambda x, t: input_x_gradient.attribute(_leaf(x), target=t)
-
-
-def _guided_backprop(model: ImageModel, n_steps: int) -> Explain:
-    guided_backprop = GuidedBackprop(model.module)
-
-    def explain(x: Tensor, t: Tensor) -> Tensor:
-        with warnings.catch_warnings():
-            warnings.filterwarnings("ignore", message="Setting backward hooks on ReLU")
-            return guided_backprop.attribute(_leaf(x), target=t)
-
-    return explain
-
-
-def _leaf(x: Tensor) -> Tensor:
-    """A copy that requires grad, so Captum neither warns nor flags the caller's."""
-    return x.detach().clone().requires_grad_()
-
-
-def _occlusion(model: ImageModel, n_steps: int) -> Explain:
+def _occlusion(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
     occlusion = Occlusion(model.module)
     return lambda x, t: occlusion.attribute(x, target=t, sliding_window_shapes=(3, 16, 16),
                                             strides=(3, 8, 8), perturbations_per_eval=64)
 
 
-METHODS: Dict[str, Tuple[str, Callable[[ImageModel, int], Explain]]] = {
-    "idg": ("IDG", _straight_path(IntegratedDecisionGradients)),
-    "ig": ("IG", _straight_path(IntegratedGradients)),
-    "left_ig": ("Left-IG", _straight_path(LeftIntegratedGradients)),
-    "guided_ig": ("Guided IG", _guided_ig),
-    "agi": ("AGI", _agi),
-    "adaptive_ig": ("Adaptive IG", _straight_path(AdaptiveIntegratedGradients)),
-    "idgi": ("IDGI", _straight_path(ImportantDirectionGradientIntegration)),
-    "saliency": ("Saliency", _saliency),
-    "input_x_gradient": ("Input x Gradient", _input_x_gradient),
-    "guided_backprop": ("Guided Backprop", _guided_backprop),
-    "occlusion": ("Occlusion", _occlusion),
+METHODS: Dict[str, Method] = {
+    "idg": Method("IDG", _straight_path(IntegratedDecisionGradients)),
+    "idg_uniform": Method("IDG uniform",
+                          _straight_path(IntegratedDecisionGradients, method="riemann_middle")),
+    "idg_reference": Method("IDG reference",
+                            _straight_path(IntegratedDecisionGradients, method="reference")),
+    "ig": Method("IG", _straight_path(IntegratedGradients)),
+    "left_ig": Method("Left-IG", _straight_path(LeftIntegratedGradients)),
+    "guided_ig": Method("Guided IG", _guided_ig),
+    "agi": Method("AGI", _agi, uses_steps=False),
+    "adaptive_ig": Method("Adaptive IG", _straight_path(AdaptiveIntegratedGradients)),
+    "idgi": Method("IDGI", _straight_path(ImportantDirectionGradientIntegration)),
+    "saliency": Method("Saliency", _gradient(Saliency), uses_steps=False),
+    "input_x_gradient": Method("Input x Gradient", _gradient(InputXGradient), uses_steps=False),
+    "guided_backprop": Method("Guided Backprop", _gradient(GuidedBackprop), uses_steps=False),
+    "occlusion": Method("Occlusion", _occlusion, uses_steps=False),
 }
+PAPER_METHODS = ("idg", "ig", "left_ig", "guided_ig", "agi")
+DEFAULT_METHODS = PAPER_METHODS + (
+    "idg_uniform", "idg_reference", "adaptive_ig", "idgi", "saliency", "input_x_gradient",
+    "guided_backprop", "occlusion",
+)
+ABLATION = ("idg_uniform:16", "idg_uniform:50", "idg_uniform:256", "idg:50", "idg_reference:50",
+            "ig:50", "ig:256")
 
 
-def make_method(name: str, model: ImageModel, n_steps: int = 50) -> Explain:
-    """``explain(x, target)`` for the method called ``name`` on ``model``."""
+def parse_method(spec: str) -> Tuple[str, Optional[int]]:
+    """``"name"`` or ``"name:steps"`` as ``(name, steps or None)``, checked."""
+    name, _, steps = spec.partition(":")
     if name not in METHODS:
         raise ValueError(f"unknown method {name!r}: choose from {', '.join(METHODS)}")
-    return METHODS[name][1](model, n_steps)
+    if not steps:
+        return name, None
+    if not steps.isdigit() or int(steps) < 2 or not METHODS[name].uses_steps:
+        raise ValueError(f"method {spec!r}: steps after ':' must be an integer >= 2, for a "
+                         "path method")
+    return name, int(steps)
+
+
+def check_methods(specs: Sequence[str]) -> List[str]:
+    """``specs`` if every one names a method (see :func:`parse_method`), else ValueError."""
+    for spec in specs:
+        parse_method(spec)
+    return list(specs)
+
+
+def method_label(spec: str) -> str:
+    """The label of ``spec`` in tables: ``"IDG uniform (256)"`` for ``idg_uniform:256``."""
+    name, steps = parse_method(spec)
+    return METHODS[name].label + (f" ({steps})" if steps else "")
+
+
+def make_method(spec: str, model: ImageModel, n_steps: int = 50,
+                internal_batch_size: Optional[int] = INTERNAL_BATCH_SIZE) -> Explain:
+    """``explain(x, target)`` for the method ``spec`` on ``model``; ``n_steps``
+    unless ``spec`` gives its own."""
+    name, steps = parse_method(spec)
+    return METHODS[name].build(model, steps or n_steps, internal_batch_size)

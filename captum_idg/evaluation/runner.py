@@ -10,7 +10,7 @@ from torch import Tensor
 from tqdm import tqdm
 
 from captum_idg.evaluation.images import LabeledImage, prepare
-from captum_idg.evaluation.methods import METHODS, Explain, make_method
+from captum_idg.evaluation.methods import Explain, check_methods, make_method, method_label
 from captum_idg.evaluation.models import ImageModel, categories, load_model
 from captum_idg.evaluation.report import Record, plot_curves, plot_heatmaps, write_csv
 from captum_idg.metrics import curve_auc, deletion_curve, insertion_curve
@@ -84,9 +84,7 @@ def run_benchmark(
     explanation by insertion and deletion AUC. With ``out_dir``, writes
     ``results.csv``, ``curves_MODEL.png`` and ``heatmaps/MODEL_IMAGE.png``.
     """
-    for name in method_names:
-        if name not in METHODS:
-            raise ValueError(f"unknown method {name!r}: choose from {', '.join(METHODS)}")
+    check_methods(method_names)
     names = categories()
     result = BenchmarkResult()
     if out_dir is not None:
@@ -108,7 +106,7 @@ def run_benchmark(
             x, target = inputs[i : i + 1], predicted[i : i + 1]
             maps, titles = {}, {}
             for method in method_names:
-                label = METHODS[method][0]
+                label = method_label(method)
                 bar.set_postfix_str(f"{images[i].name} / {label}")
                 scored = score_method(model, explainers[method], x, target)
                 runs = result.curves.setdefault((model_name, label), ([], []))

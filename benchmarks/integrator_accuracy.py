@@ -1,0 +1,271 @@
+"""Integration error against gradient evaluations: fixed rules, adaptive sampling, tolerance.
+
+For every case and method, the relative error ``||A - A_ref|| / ||A_ref||`` of
+the attributions (IG's or IDG's) against a dense reference, and the cost in
+gradient evaluations with the probe's forward passes counted as a third of one
+each (a forward without grad costs about a third of a forward and backward).
+
+- ``--suite``: float64 models of ``captum_idg.testing.saturating_suite`` (logistic
+  gates anywhere on the path, two-gate staircases, softplus MLPs, tanh nets),
+  reference: 20 000 midpoint samples of the exact integrand.
+- ``--photos``: the scikit-image photos with EfficientNet-Lite0/1, reference:
+  1024 midpoint steps (float32, as the models run).
+
+Rows are appended to ``OUT/rows.jsonl`` as they finish and a rerun skips them;
+``--report`` rebuilds the tables and plots from that file.
+
+    python benchmarks/integrator_accuracy.py --suite --out docs/integrator
+    python benchmarks/integrator_accuracy.py --photos --out docs/integrator
+    python benchmarks/integrator_accuracy.py --report --out docs/integrator
+"""
+
+import argparse
+import json
+import time
+from pathlib import Path
+from typing import Callable, Dict, Iterator, List, Tuple
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import torch  # noqa: E402
+from captum.attr import IntegratedGradients  # noqa: E402
+from torch import Tensor, nn  # noqa: E402
+from tqdm import tqdm  # noqa: E402
+
+from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients  # noqa: E402
+from captum_idg.testing import KINDS, dense_path_reference, saturating_suite  # noqa: E402
+
+STEPS = (8, 16, 32, 64)
+TOLERANCES = (1e-2, 1e-3, 1e-4)
+FORWARD_COST = 1 / 3  # of a gradient evaluation
+METHODS = {  # name: (integrand, explainer class, attribute keywords)
+    "IG midpoint": ("IG", IntegratedGradients, dict(method="riemann_middle")),
+    "IG Gauss-Legendre": ("IG", IntegratedGradients, dict(method="gausslegendre")),
+    "IG adaptive": ("IG", AdaptiveIntegratedGradients, {}),
+    "IDG midpoint": ("IDG", IntegratedDecisionGradients, dict(method="riemann_middle")),
+    "IDG Gauss-Legendre": ("IDG", IntegratedDecisionGradients, dict(method="gausslegendre")),
+    "IDG adaptive": ("IDG", IntegratedDecisionGradients, {}),
+}
+UNIFORM = {"IG": "IG midpoint", "IDG": "IDG midpoint"}
+GAUSS = {"IG": "IG Gauss-Legendre", "IDG": "IDG Gauss-Legendre"}
+FLOOR = 1e-6  # errors below this count as equal (float32 rounding, the references' own error)
+
+
+class Counting(nn.Module):
+    """Counts rows through the model with grad (gradient evaluations) and without."""
+
+    def __init__(self, model: nn.Module) -> None:
+        super().__init__()
+        self.model, self.grad_rows, self.probe_rows = model, 0, 0
+
+    def forward(self, x: Tensor) -> Tensor:
+        if torch.is_grad_enabled():
+            self.grad_rows += x.shape[0]
+        else:
+            self.probe_rows += x.shape[0]
+        return self.model(x)
+
+
+def runs() -> Iterator[Tuple[str, str, int, Dict]]:
+    """``(method label, integrand, n_steps or cap, keywords)`` of every run."""
+    for name, (integrand, _, kwargs) in METHODS.items():
+        for n in STEPS:
+            yield name, integrand, n, kwargs
+    for integrand in ("IG", "IDG"):
+        for tolerance in TOLERANCES:
+            yield f"{integrand} tolerance {tolerance:g}", integrand, 512, dict(tolerance=tolerance)
+
+
+def explainer_class(label: str, integrand: str) -> Callable:
+    if label in METHODS:
+        return METHODS[label][1]
+    return IntegratedDecisionGradients if integrand == "IDG" else AdaptiveIntegratedGradients
+
+
+def measure(counting: Counting, x: Tensor, target: int, references: Dict[str, Tensor],
+            done: set, key: Tuple) -> Iterator[Dict]:
+    """The rows of every run on one example ``x`` (batch of 1)."""
+    for label, integrand, n, kwargs in runs():
+        if (*key, label, n) in done:
+            continue
+        explainer = explainer_class(label, integrand)(counting)
+        counting.grad_rows = counting.probe_rows = 0
+        start = time.perf_counter()
+        attribution = explainer.attribute(x, target=target, n_steps=n, **kwargs).detach()[0]
+        seconds = time.perf_counter() - start
+        reference = references[integrand]
+        error = float((attribution - reference).norm() / reference.norm())
+        cosine = float(torch.nn.functional.cosine_similarity(
+            attribution.flatten().double(), reference.flatten().double(), dim=0))
+        yield dict(label=label, integrand=integrand, n_steps=n, error=error, cosine=cosine,
+                   cost=counting.grad_rows + FORWARD_COST * counting.probe_rows,
+                   evaluations=counting.grad_rows, probe=counting.probe_rows, seconds=seconds)
+
+
+def suite_cases(seed: int, count: int) -> Iterator[Tuple[Tuple, Counting, Tensor, int, Dict]]:
+    for i, case in enumerate(saturating_suite(seed, count)):
+        ig, idg = dense_path_reference(case.model, case.x, torch.zeros_like(case.x), case.target)
+        yield ("suite", case.kind, f"{seed}-{i}"), Counting(case.model), case.x[None], \
+            case.target, {"IG": ig, "IDG": idg}
+
+
+def photo_cases(models: List[str], reference_steps: int) -> Iterator[Tuple]:
+    from captum_idg.attr._path import StraightLinePath, summed_gradients
+    from captum_idg.attr.schedules import riemann_schedule
+    from captum_idg.evaluation.images import demo_images, prepare
+    from captum_idg.evaluation.models import load_model
+
+    for name in models:
+        model = load_model(name)
+        for photo in demo_images():
+            x = model.normalise(prepare(photo.pixels, model.size)[None])
+            with torch.no_grad():
+                target = int(model.module(x).argmax())
+            path = StraightLinePath.from_arguments(x, None, target, None, reference_steps, 32)
+            alphas, weights = riemann_schedule("riemann_middle", reference_steps, 1)
+            ig, idg = torch.zeros_like(x[0], dtype=torch.float64), torch.zeros_like(
+                x[0], dtype=torch.float64)
+            for steps, grads, _ in path.gradients(summed_gradients, model.module, alphas):
+                rate = path.rate_of_change(grads).double()
+                g = grads[0][:, 0].double()
+                w = weights[steps, 0].view(-1, 1, 1, 1)
+                ig += (w * g).sum(0)
+                idg += (w * rate[:, 0].view(-1, 1, 1, 1) * g).sum(0)
+            d = x[0].double()
+            yield ("photos", name, photo.name), Counting(model.module), x, target, \
+                {"IG": (d * ig).float(), "IDG": (d * idg).float()}
+
+
+def collect(out: Path, cases: Iterator, total: int) -> None:
+    path = out / "rows.jsonl"
+    done = set()
+    if path.exists():
+        for line in path.read_text().splitlines():
+            row = json.loads(line)
+            done.add((row["suite"], row["kind"], row["case"], row["label"], row["n_steps"]))
+    per_case = sum(1 for _ in runs())
+    with open(path, "a") as f, tqdm(total=total * per_case, desc="runs") as bar:
+        for key, counting, x, target, references in cases:
+            for row in measure(counting, x, target, references, done, key):
+                f.write(json.dumps(dict(suite=key[0], kind=key[1], case=key[2], **row)) + "\n")
+                f.flush()
+                bar.update()
+
+
+def load(out: Path) -> List[Dict]:
+    return [json.loads(line) for line in (out / "rows.jsonl").read_text().splitlines()]
+
+
+def report(rows: List[Dict], suite: str) -> str:
+    """Medians, win shares and tolerance rows of one suite, as text."""
+    rows = [r for r in rows if r["suite"] == suite]
+    if not rows:
+        return ""
+    by: Dict[Tuple[str, int], Dict[str, Dict]] = {}
+    for r in rows:
+        by.setdefault((r["label"], r["n_steps"]), {})[(r["kind"], r["case"])] = r
+    kinds = sorted({r["kind"] for r in rows}, key=lambda k: (KINDS + (k,)).index(k))
+    lines = [f"{suite}: {len({(r['kind'], r['case']) for r in rows})} cases",
+             f"{'method':20} {'n':>3} {'cost':>6} {'median':>8} {'p90':>8} "
+             f"{'<=1.05 uniform':>14} {'<=GL*':>6} {'cosine':>7}  "
+             + " ".join(f"{k:>9}" for k in kinds)]
+    for label in METHODS:
+        integrand = METHODS[label][0]
+        for n in STEPS:
+            mine = by.get((label, n))
+            if not mine:
+                continue
+            keys = sorted(mine)
+            error = np.array([mine[k]["error"] for k in keys])
+            uniform = np.array([by[(UNIFORM[integrand], n)][k]["error"] for k in keys])
+            gauss = np.array([by[(GAUSS[integrand], n)][k]["error"] for k in keys])
+            per_kind = " ".join(
+                f"{np.median([mine[k]['error'] for k in keys if k[0] == kind]):9.1e}"
+                for kind in kinds)
+            lines.append(
+                f"{label:20} {n:3d} {np.mean([mine[k]['cost'] for k in keys]):6.1f} "
+                f"{np.median(error):8.1e} {np.quantile(error, 0.9):8.1e} "
+                f"{np.mean(error <= 1.05 * uniform):14.2f} "
+                f"{np.mean(error <= np.maximum(1.05 * gauss, FLOOR)):6.2f} "
+                f"{np.mean([mine[k]['cosine'] for k in keys]):7.3f}  {per_kind}")
+    lines.append(f"{'tolerance':20} {'cap':>3} {'cost':>6} {'median':>8} {'p90':>8} "
+                 f"{'max':>8} {'med cost':>8}")
+    for (label, n), mine in sorted(by.items()):
+        if "tolerance" in label:
+            error = np.array([r["error"] for r in mine.values()])
+            cost = np.array([r["cost"] for r in mine.values()])
+            lines.append(f"{label:20} {n:3d} {cost.mean():6.1f} {np.median(error):8.1e} "
+                         f"{np.quantile(error, 0.9):8.1e} {error.max():8.1e} "
+                         f"{np.median(cost):8.1f}")
+    lines.append("cost: gradient evaluations + probe forward passes / 3 (mean); <=1.05 "
+                 "uniform: share of cases within 5% of the midpoint rule's error or better; "
+                 f"<=GL*: the same against Gauss-Legendre, errors below {FLOOR:g} counting "
+                 "as equal")
+    return "\n".join(lines)
+
+
+def plot(rows: List[Dict], suite: str, path: Path) -> None:
+    """Median error against mean cost, IG and IDG side by side."""
+    rows = [r for r in rows if r["suite"] == suite]
+    figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
+    for axis, integrand in zip(axes, ("IG", "IDG")):
+        labels = [m for m in METHODS if METHODS[m][0] == integrand]
+        labels += [f"{integrand} tolerance {t:g}" for t in TOLERANCES]
+        for label in labels:
+            points = sorted({r["n_steps"] for r in rows if r["label"] == label})
+            mine = [[r for r in rows if r["label"] == label and r["n_steps"] == n]
+                    for n in points]
+            if not mine or not mine[0]:
+                continue
+            if "tolerance" in label:
+                cost = np.mean([r["cost"] for r in mine[0]])
+                axis.plot(cost, np.median([r["error"] for r in mine[0]]), "*", ms=11,
+                          label=label)
+            else:
+                axis.plot([np.mean([r["cost"] for r in m]) for m in mine],
+                          [np.median([r["error"] for r in m]) for m in mine], "o-",
+                          label=label)
+        axis.set_xscale("log", base=2)
+        axis.set_yscale("log")
+        axis.set_xlabel("gradient evaluations (probe included at 1/3 each)")
+        axis.set_title(f"{integrand}: median relative error")
+        axis.grid(alpha=0.3, which="both")
+        axis.legend(fontsize=7)
+    axes[0].set_ylabel("||A - A_ref|| / ||A_ref||")
+    figure.suptitle(f"Integration error against cost ({suite})")
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--suite", action="store_true", help="the saturating float64 models")
+    parser.add_argument("--photos", action="store_true", help="EfficientNet-Lite on photos")
+    parser.add_argument("--report", action="store_true", help="tables and plots only")
+    parser.add_argument("--seed", type=int, default=11, help="suite seed (tuning used 0-5)")
+    parser.add_argument("--cases", type=int, default=120)
+    parser.add_argument("--models", nargs="+", default=["efficientnet_lite0",
+                                                        "efficientnet_lite1"])
+    parser.add_argument("--reference-steps", type=int, default=1024)
+    parser.add_argument("--out", type=Path, default=Path("integrator-out"))
+    args = parser.parse_args()
+    args.out.mkdir(parents=True, exist_ok=True)
+    if args.suite:
+        collect(args.out, suite_cases(args.seed, args.cases), args.cases)
+    if args.photos:
+        collect(args.out, photo_cases(args.models, args.reference_steps), 6 * len(args.models))
+    rows = load(args.out)
+    text = "\n\n".join(t for t in (report(rows, s) for s in ("suite", "photos")) if t)
+    (args.out / "table.txt").write_text(text + "\n")
+    print(text)
+    for suite in ("suite", "photos"):
+        if any(r["suite"] == suite for r in rows):
+            plot(rows, suite, args.out / f"{suite}.png")
+
+
+if __name__ == "__main__":
+    main()

@@ -1,0 +1,141 @@
+"""Float64 models with known behaviour along a path, and dense path integrals.
+
+For checking an integrator against an independent reference: the tests and
+``benchmarks/integrator_accuracy.py`` use them, and so can users who want to
+see how a schedule does on saturation they choose. Every model returns one
+logit per example (target 0) unless it says otherwise.
+"""
+
+import math
+from dataclasses import dataclass
+from typing import List, Sequence, Tuple
+
+import torch
+from torch import Tensor, nn
+
+KINDS = ("gate", "stairs", "softplus", "tanh")
+
+
+class SaturatingNet(nn.Module):
+    """Logits ``5 tanh(gain * (tanh(z W + b) - tanh(b)) v + c)``: from a zero
+    baseline the target logit of a confident class rises steeply over part of
+    the path, then sits flat (saturates). Smooth (analytic) everywhere."""
+
+    def __init__(self, n_features: int = 6, n_classes: int = 3, gain: float = 12.0,
+                 seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        self.w = nn.Parameter(torch.randn(n_features, 16, generator=g, dtype=torch.float64))
+        self.b = nn.Parameter(torch.randn(16, generator=g, dtype=torch.float64) / 2)
+        self.v = nn.Parameter(torch.randn(16, n_classes, generator=g, dtype=torch.float64) / 4)
+        self.c = nn.Parameter(torch.randn(n_classes, generator=g, dtype=torch.float64) / 2)
+        self.gain = gain
+
+    def forward(self, z: Tensor) -> Tensor:
+        hidden = torch.tanh(z @ self.w + self.b)
+        return 5.0 * torch.tanh(self.gain * (hidden - torch.tanh(self.b)) @ self.v + self.c)
+
+
+class LogisticGates(nn.Module):
+    """One logit: logistic gates that switch at chosen points of the path from
+    0 to ``x`` (``places`` in (0, 1), ``widths`` in units of the path) plus a
+    smooth tanh layer, so that features differ in how they vary."""
+
+    def __init__(self, x: Tensor, places: Sequence[float], widths: Sequence[float],
+                 heights: Sequence[float], seed: int = 0) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        n = x.shape[-1]
+        self.w = torch.randn(len(places), n, generator=g, dtype=torch.float64)
+        along = self.w @ x.to(torch.float64)
+        self.steepness = torch.sign(along) / (torch.tensor(widths, dtype=torch.float64)
+                                              * along.abs())
+        self.threshold = torch.tensor(places, dtype=torch.float64) * along
+        self.heights = torch.tensor(heights, dtype=torch.float64)
+        self.v = torch.randn(n, 8, generator=g, dtype=torch.float64) / math.sqrt(n)
+        self.u = torch.randn(8, generator=g, dtype=torch.float64) * 0.3
+
+    def forward(self, z: Tensor) -> Tensor:
+        gates = torch.sigmoid(self.steepness * (z @ self.w.T - self.threshold)) @ self.heights
+        return (gates + torch.tanh(z @ self.v) @ self.u)[:, None]
+
+
+class SoftplusNet(nn.Module):
+    """One logit from a random MLP with softplus activations: smooth, moves
+    evenly along most paths (where a fixed rule is hard to beat)."""
+
+    def __init__(self, n_features: int, seed: int = 0, depth: int = 4, width: int = 32) -> None:
+        super().__init__()
+        g = torch.Generator().manual_seed(seed)
+        dims = [n_features] + [width] * depth + [1]
+        self.weights = [torch.randn(a, b, generator=g, dtype=torch.float64) * 1.5 / math.sqrt(a)
+                        for a, b in zip(dims, dims[1:])]
+        self.biases = [torch.randn(b, generator=g, dtype=torch.float64) * 0.5 for b in dims[1:]]
+
+    def forward(self, z: Tensor) -> Tensor:
+        for i, (w, b) in enumerate(zip(self.weights, self.biases)):
+            z = z @ w + b
+            if i < len(self.weights) - 1:
+                z = nn.functional.softplus(z, beta=2.0)
+        return z
+
+
+@dataclass
+class PathCase:
+    """An example to integrate: ``model(x' + a (x - x'))[:, target]`` from ``x' = 0``."""
+
+    kind: str
+    model: nn.Module
+    x: Tensor
+    target: int
+
+
+def saturating_suite(seed: int = 0, n_cases: int = 120, n_features: int = 10) -> List[PathCase]:
+    """
+    ``n_cases`` random cases of the four ``KINDS`` in turn: one logistic gate
+    anywhere on the path, of width 0.003 to 0.3; two such gates (a staircase);
+    a softplus MLP; a :class:`SaturatingNet` of gain 3, 6, 12 or 24.
+    Different ``seed`` values give disjoint suites.
+    """
+    cases = []
+    for i in range(n_cases):
+        case_seed = seed * 100_000 + i
+        g = torch.Generator().manual_seed(case_seed)
+
+        def uniform(low: float, high: float, g: torch.Generator = g) -> float:
+            return low + (high - low) * torch.rand(1, generator=g, dtype=torch.float64).item()
+
+        x = torch.randn(n_features, generator=g, dtype=torch.float64)
+        kind = KINDS[i % len(KINDS)]
+        if kind == "gate":
+            model = LogisticGates(x, [uniform(0.05, 0.95)], [10 ** uniform(-2.5, -0.5)], [4.0],
+                                  case_seed)
+        elif kind == "stairs":
+            places = sorted([uniform(0.05, 0.95), uniform(0.05, 0.95)])
+            model = LogisticGates(x, places, [10 ** uniform(-2.5, -0.5) for _ in places],
+                                  [uniform(2, 4), uniform(2, 4)], case_seed)
+        elif kind == "softplus":
+            model = SoftplusNet(n_features, case_seed)
+        else:
+            model = SaturatingNet(n_features, 1, gain=(3, 6, 12, 24)[(i // 4) % 4],
+                                  seed=case_seed)
+        cases.append(PathCase(kind, model, x, 0))
+    return cases
+
+
+def dense_path_reference(model: nn.Module, x: Tensor, baseline: Tensor, target: int,
+                         n_points: int = 20000) -> Tuple[Tensor, Tensor]:
+    """IG and IDG of one example (no batch dimension) by the midpoint rule on
+    ``n_points`` points in float64, with autograd, in chunks.
+
+    Returns ``(ig, idg)``, each of the shape of ``x``."""
+    direction = (x - baseline).to(torch.float64)
+    ig, idg = torch.zeros_like(direction), torch.zeros_like(direction)
+    alphas = (torch.arange(n_points, dtype=torch.float64) + 0.5) / n_points
+    for part in alphas.split(5000):
+        points = (baseline + part.view(-1, *[1] * x.dim()) * direction).requires_grad_()
+        (grads,) = torch.autograd.grad(model(points)[:, target].sum(), points)
+        rate = (grads * direction).flatten(1).sum(dim=1)
+        ig += grads.sum(dim=0) / n_points
+        idg += (grads * rate.view(-1, *[1] * x.dim())).sum(dim=0) / n_points
+    return direction * ig, direction * idg

@@ -1,0 +1,118 @@
+"""The shared template: tolerance mode, rescaling, the schedule hooks."""
+
+import statistics
+
+import pytest
+import torch
+from models import LinearNet, SaturatingNet, dense_path_reference
+
+from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
+
+GAINS = (3, 6, 12, 24)
+
+
+def saturating_suite():
+    """16 examples: SaturatingNet of four steepnesses, four inputs each."""
+    for gain in GAINS:
+        for seed in range(4):
+            model = SaturatingNet(seed=seed, gain=gain)
+            x = torch.randn(1, 6, generator=torch.Generator().manual_seed(300 + seed),
+                            dtype=torch.float64)
+            yield model, x, int(model(x).argmax())
+
+
+def relative_error(estimate, reference):
+    return ((estimate - reference).norm() / reference.norm()).item()
+
+
+@pytest.mark.parametrize("method", [IntegratedDecisionGradients, AdaptiveIntegratedGradients])
+def test_tolerance_meets_its_error_against_a_dense_reference(method):
+    errors, evaluations = [], []
+    for model, x, target in saturating_suite():
+        ig_ref, idg_ref = dense_path_reference(model, x[0], torch.zeros(6, dtype=torch.float64),
+                                               target)
+        explainer = method(model)
+        attributions = explainer.attribute(x, target=target, n_steps=512, tolerance=1e-3)
+        reference = idg_ref if method is IntegratedDecisionGradients else ig_ref
+        errors.append(relative_error(attributions[0], reference))
+        report = explainer.refinement
+        assert bool(report.converged[0]) and float(report.estimated_error[0]) <= 1e-3
+        evaluations.append(int(report.evaluations[0]))
+    # the issue's bar: median error at most 5e-3 at tolerance 1e-3 (measured: see
+    # docs/integrator.md); and the rounds stop well before the cap
+    assert statistics.median(errors) <= 5e-3, errors
+    assert max(errors) <= 2e-3, errors  # measured <= 1.4e-3 on the integrator suite
+    assert statistics.median(evaluations) <= 120, evaluations
+
+
+def test_each_round_is_one_pass_over_the_examples_still_refining():
+    model = SaturatingNet(seed=1, gain=24)
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(5), dtype=torch.float64)
+    x[2] = 1e-3 * x[2]  # a nearly linear path: converges in the second round
+    target = model(x).argmax(dim=1)
+    passes = []
+    model.register_forward_hook(
+        lambda m, i, o: passes.append(i[0].shape[0]) if torch.is_grad_enabled() else None)
+    explainer = IntegratedDecisionGradients(model)
+    explainer.attribute(x, target=target, n_steps=256, tolerance=1e-4)
+    report = explainer.refinement
+    # rounds of 8, 16, 32, ... samples; a pass holds the examples still refining
+    assert report.evaluations[2] == 8 + 16 and report.converged.all()
+    assert passes[0] == 8 * 3 and sum(passes) == int(report.evaluations.sum())
+    sizes, active = [8], 3
+    while sum(sizes) < int(report.evaluations.max()):
+        sizes.append(2 * sizes[-1])
+    assert len(passes) == len(sizes)
+    assert all(p % s == 0 and p // s <= active for p, s in zip(passes, sizes))
+
+
+def test_tolerance_in_a_batch_equals_each_example_alone():
+    model = SaturatingNet(seed=2, gain=12)
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(7), dtype=torch.float64)
+    target = model(x).argmax(dim=1)
+    explainer = AdaptiveIntegratedGradients(model)
+    batch, delta = explainer.attribute(x, target=target, n_steps=128, tolerance=1e-5,
+                                       return_convergence_delta=True)
+    evaluations = explainer.refinement.evaluations.clone()
+    for b in range(3):
+        single, single_delta = explainer.attribute(x[b:b + 1], target=int(target[b]),
+                                                   n_steps=128, tolerance=1e-5,
+                                                   return_convergence_delta=True)
+        torch.testing.assert_close(batch[b:b + 1], single)
+        torch.testing.assert_close(delta[b:b + 1], single_delta)
+        assert explainer.refinement.evaluations[0] == evaluations[b]
+
+
+def test_a_cap_too_small_warns_naming_the_examples():
+    model = SaturatingNet(seed=0, gain=24)
+    x = torch.randn(2, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    explainer = IntegratedDecisionGradients(model)
+    with pytest.warns(UserWarning, match=r"tolerance=1e-09 not met within n_steps=20 for "
+                                         r"examples \[0, 1\]"):
+        explainer.attribute(x, target=model(x).argmax(1), n_steps=20, tolerance=1e-9)
+    report = explainer.refinement
+    assert not report.converged.any() and (report.evaluations <= 20).all()
+    assert (report.estimated_error > 1e-9).all()
+
+
+def test_a_linear_model_converges_in_two_rounds_to_the_closed_form():
+    model = LinearNet(seed=3)
+    x = torch.randn(4, 6, dtype=torch.float64)
+    explainer = AdaptiveIntegratedGradients(model)
+    attributions = explainer.attribute(x, target=2, n_steps=64, tolerance=1e-8)
+    torch.testing.assert_close(attributions, x * model.linear.weight[2].detach())
+    assert (explainer.refinement.evaluations == 8 + 16).all()
+    assert explainer.attribute(x, target=2, n_steps=8) is not None
+    assert explainer.refinement is None  # only tolerance calls report
+
+
+@pytest.mark.parametrize("bad, name", [
+    (dict(tolerance=0.0), "tolerance"), (dict(tolerance=float("nan")), "tolerance"),
+    (dict(tolerance=1e-3, method="gausslegendre"), "tolerance"),
+    (dict(tolerance="small"), "tolerance"),
+])
+def test_bad_tolerance(bad, name):
+    model = SaturatingNet(seed=0)
+    x = torch.randn(2, 6, dtype=torch.float64)
+    with pytest.raises(ValueError, match=name):
+        IntegratedDecisionGradients(model).attribute(x, target=0, **bad)
