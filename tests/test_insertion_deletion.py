@@ -1,5 +1,6 @@
 """Insertion/deletion against a plainly written loop, and their contract."""
 
+import numpy as np
 import pytest
 import torch
 from torchvision.transforms.functional import gaussian_blur
@@ -11,6 +12,7 @@ from captum_idg.metrics import (
     insertion,
     insertion_curve,
     pixel_order,
+    rise_kernel,
 )
 
 
@@ -51,7 +53,8 @@ def test_deletion_and_insertion_match_a_plain_loop(step):
     targets = [1, 4, 0]
     dele = deletion_curve(model, images, attributions, target=targets, pixels_per_step=step)
     ins = insertion_curve(model, images, attributions, target=targets, pixels_per_step=step,
-                          blur_kernel_size=3, blur_sigma=1.0, max_examples_per_batch=7)
+                          blur_kernel_size=3, blur_sigma=1.0, max_examples_per_batch=7,
+                          blur_padding="reflect")
     blurred = gaussian_blur(images, [3, 3], [1.0, 1.0])
     for b, t in enumerate(targets):
         expected = plain_curve(model, images[b], attributions[b], t, step, images[b],
@@ -65,6 +68,77 @@ def test_deletion_and_insertion_match_a_plain_loop(step):
     full = model(images).softmax(1)[range(3), targets]
     torch.testing.assert_close(ins[:, -1], full.detach())
     torch.testing.assert_close(dele[:, 0], full.detach())
+
+
+class SoftmaxNet(torch.nn.Module):
+    """RISE scores the softmax probability, so its model ends in a softmax."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(1)
+        self.conv = torch.nn.Conv2d(3, 8, 5, padding=2)
+        self.fc = torch.nn.Linear(8 * 4 * 4, 6)
+
+    def forward(self, x):
+        features = torch.nn.functional.adaptive_avg_pool2d(torch.relu(self.conv(x)), 4)
+        return self.fc(features.flatten(1))
+
+
+def rise_causal_metric(model, image, explanation, mode, step):
+    """RISE's CausalMetric.single_run (evaluation.py), with its gkern blur."""
+    from scipy.ndimage import gaussian_filter
+
+    klen, nsig = 11, 5
+    inp = np.zeros((klen, klen))
+    inp[klen // 2, klen // 2] = 1
+    k = gaussian_filter(inp, nsig)
+    kern = np.zeros((3, 3, klen, klen))
+    kern[0, 0], kern[1, 1], kern[2, 2] = k, k, k
+    kern = torch.from_numpy(kern.astype("float32"))
+
+    def blur(x):
+        return torch.nn.functional.conv2d(x, kern, padding=klen // 2)
+
+    hw = image.shape[-1] * image.shape[-2]
+    with torch.no_grad():
+        pred = torch.softmax(model(image), dim=1)
+        c = int(pred.argmax(1))
+        n_steps = (hw + step - 1) // step
+        if mode == "del":
+            start, finish = image.clone(), torch.zeros_like(image)
+        else:
+            start, finish = blur(image), image.clone()
+        scores = np.empty(n_steps + 1)
+        salient_order = np.flip(np.argsort(explanation.reshape(-1, hw), axis=1), axis=-1)
+        for i in range(n_steps + 1):
+            scores[i] = torch.softmax(model(start), dim=1)[0, c]
+            if i < n_steps:
+                coords = salient_order[:, step * i: step * (i + 1)]
+                start.numpy().reshape(1, 3, hw)[0, :, coords] = finish.numpy().reshape(
+                    1, 3, hw)[0, :, coords]
+    return (scores.sum() - scores[0] / 2 - scores[-1] / 2) / (scores.shape[0] - 1)
+
+
+@pytest.mark.parametrize("seed", range(3))
+def test_insertion_and_deletion_equal_rises_own_loop(seed):
+    pytest.importorskip("scipy.ndimage")
+    model = SoftmaxNet()
+    g = torch.Generator().manual_seed(seed)
+    image = torch.randn(1, 3, 28, 28, generator=g)
+    saliency = torch.rand(1, 28, 28, generator=g)  # no ties: RISE's sort is not stable
+    for mode, metric in (("del", deletion), ("ins", insertion)):
+        ours = float(metric(model, image, saliency, pixels_per_step=28))
+        theirs = rise_causal_metric(model, image.clone(), saliency.numpy(), mode, 28)
+        assert abs(ours - theirs) < 1e-4, (mode, ours, theirs)
+
+
+def test_rise_kernel_is_scipys_gaussian_filter_of_a_delta():
+    ndimage = pytest.importorskip("scipy.ndimage")
+    for size, sigma in ((11, 5.0), (7, 1.5), (3, 4.0)):
+        delta = np.zeros((size, size))
+        delta[size // 2, size // 2] = 1
+        np.testing.assert_allclose(rise_kernel(size, sigma).numpy(),
+                                   ndimage.gaussian_filter(delta, sigma), atol=1e-15)
 
 
 def test_auc_is_the_normalised_trapezoid():

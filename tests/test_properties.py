@@ -2,9 +2,8 @@
 
 import copy
 
+import pytest
 import torch
-from hypothesis import given, settings
-from hypothesis import strategies as st
 
 from captum_idg import (
     AdaptiveIntegratedGradients,
@@ -12,6 +11,9 @@ from captum_idg import (
     LeftIntegratedGradients,
     adaptive_schedule,
 )
+
+hypothesis = pytest.importorskip("hypothesis")
+given, settings, st = hypothesis.given, hypothesis.settings, hypothesis.strategies
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)
 

@@ -262,7 +262,7 @@ class PathIntegralAttribution(GradientAttribution):
         variation = logits.diff(dim=0).abs().sum(dim=0)
         results = [torch.zeros_like(x) for x in path.inputs]
         rate_integral, weighted_rate = torch.zeros_like(change), torch.zeros_like(change)
-        error = torch.full_like(change, float("inf"))
+        error = torch.zeros_like(change)
         evaluations = torch.zeros(path.batch_size, dtype=torch.long, device=change.device)
         active = torch.arange(path.batch_size, device=change.device)
         used, size = 0, first
@@ -271,20 +271,20 @@ class PathIntegralAttribution(GradientAttribution):
             sums = self._integrate(path.select(active), Schedule("adaptive", alphas, weights))
             evaluations[active] += size
             used += size
-            if used > size:  # from the second round on, an estimate can be trusted
-                error[active] = torch.maximum(
-                    _relative(sums.rate_integral - change[active], variation[active]),
-                    _relative(sums.weighted_rate - weighted_rate[active], sums.weighted_rate))
+            error[active] = _relative(sums.rate_integral - change[active], variation[active])
+            if used > size:  # from the second round on, the change since the last counts too
+                error[active] = torch.maximum(error[active], _relative(
+                    sums.weighted_rate - weighted_rate[active], sums.weighted_rate))
             for result, attribution in zip(results, sums.attributions):
                 result[active] = attribution
             rate_integral[active], weighted_rate[active] = sums.rate_integral, sums.weighted_rate
-            refining = error[active] > tolerance
+            refining = (error[active] > tolerance) | (used == size)  # always two rounds
             size, previous = min(2 * size, n_steps - used), size
             if not refining.any() or size <= previous:
                 break
             grid, logits = _merged(grid, logits, alphas, sums.logits)
             grid, logits, active = grid[:, refining], logits[:, refining], active[refining]
-        converged = error <= tolerance
+        converged = (error <= tolerance) & (evaluations > first)
         self.refinement = RefinementReport(
             evaluations, torch.full_like(evaluations, probe_grid.shape[0]), error, converged)
         if not converged.all():

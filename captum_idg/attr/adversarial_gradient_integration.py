@@ -18,6 +18,7 @@ from captum_idg._batching import row_slices, take_forward_args
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path import StepSums, summed_gradients
 from captum_idg.attr._validation import (
+    MAX_SEQUENTIAL_STEPS,
     check_class_target,
     check_count,
     check_finite,
@@ -123,7 +124,7 @@ class AdversarialGradientIntegration(GradientAttribution):
         batch_size = formatted_inputs[0].shape[0]
         check_class_target(target, batch_size)
         check_real("epsilon", epsilon, 0.0, low_open=True)
-        check_count("max_iter", max_iter, 1)
+        check_count("max_iter", max_iter, 1, MAX_SEQUENTIAL_STEPS)
         if internal_batch_size is not None:
             check_count("internal_batch_size", internal_batch_size, 1)
         bounds = _bounds(input_range, formatted_inputs)
@@ -134,7 +135,8 @@ class AdversarialGradientIntegration(GradientAttribution):
         with torch.no_grad():
             scores = _run_forward(checked_forward(self.forward_func, target),
                                   formatted_inputs, None, args)
-        check_finite("forward_func's outputs", scores[None], torch.ones(1, batch_size))
+        check_finite("forward_func's outputs", scores[None], torch.zeros(1, batch_size),
+                     "on inputs", "step")
         false = _false_classes(false_classes, targets, scores)
         k = false.shape[1]
         rows = batch_size * k
@@ -176,14 +178,14 @@ class AdversarialGradientIntegration(GradientAttribution):
             )
             scores = outputs[-1].detach()[:n]
             progress = torch.full((1, n), float(iteration))
-            check_finite("forward_func's outputs on the attack", scores[None], progress)
+            check_finite("forward_func's outputs", scores[None], progress, "on the attack", "step")
             active = scores.argmax(dim=1) != false
             if not active.any():
                 break
             moved = []
             for i, (t, g) in enumerate(zip(z, grads)):
-                check_finite("gradients of forward_func on the attack", g[None],
-                             progress.repeat(1, 2))
+                check_finite("gradients of forward_func", g[None], progress.repeat(1, 2),
+                             "on the attack", "step")
                 keep = active.view(-1, *[1] * (t.dim() - 1))
                 new = t + torch.where(keep, epsilon * g[:n].sign(), 0.0)
                 if bounds is not None:

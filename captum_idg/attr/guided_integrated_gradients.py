@@ -1,7 +1,7 @@
 """Guided Integrated Gradients (Kapishnikov et al., CVPR 2021), batched in torch."""
 
 import math
-from typing import Callable, Optional, Tuple
+from typing import Callable, List, Optional, Tuple
 
 import torch
 from captum._utils.common import (
@@ -18,6 +18,7 @@ from captum_idg._batching import row_slices, take_examples, take_forward_args
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path import StepSums, summed_gradients
 from captum_idg.attr._validation import (
+    MAX_SEQUENTIAL_STEPS,
     check_count,
     check_finite,
     check_forward_args,
@@ -114,7 +115,7 @@ class GuidedIntegratedGradients(GradientAttribution):
         formatted_inputs, formatted_baselines = format_inputs_and_baselines(
             inputs, baselines
         )
-        check_count("n_steps", n_steps, 1)
+        check_count("n_steps", n_steps, 1, MAX_SEQUENTIAL_STEPS)
         check_real("fraction", fraction, 0.0, 1.0, low_open=True)
         check_real("max_dist", max_dist, 0.0, 1.0)
         if internal_batch_size is not None:
@@ -147,14 +148,18 @@ class GuidedIntegratedGradients(GradientAttribution):
         self, x: Tensor, shapes: list, dtype: torch.dtype, target: TargetType, args: object,
         progress: float,
     ) -> Tensor:
+        outputs: List[Tensor] = []
         grads = self.gradient_func(
-            checked_forward(self.forward_func, target),
+            checked_forward(self.forward_func, target, outputs),
             tuple(t.to(dtype).requires_grad_() for t in _unflatten(x, shapes)),
             target,
             args,
         )
         flat = _flatten(grads).detach().double()
-        check_finite("gradients of forward_func", flat[None], torch.full((1, len(x)), progress))
+        where = torch.full((1, len(x)), progress)
+        for name, values in (("outputs", outputs[-1].detach()), ("gradients", flat)):
+            check_finite(f"forward_func's {name}", values[None], where, "on the guided path",
+                         "progress")
         return flat
 
 

@@ -7,6 +7,8 @@ from captum_idg.metrics.insertion_deletion import (
     insertion,
     insertion_curve,
     pixel_order,
+    rise_blur,
+    rise_kernel,
 )
 
 __all__ = [
@@ -16,4 +18,6 @@ __all__ = [
     "insertion",
     "insertion_curve",
     "pixel_order",
+    "rise_blur",
+    "rise_kernel",
 ]

@@ -1,4 +1,4 @@
-"""Insertion and deletion scores (RISE, Petsiuk et al. 2018) as the IDG paper uses them.
+"""Insertion and deletion scores (RISE, Petsiuk et al. 2018) as RISE and the IDG authors run them.
 
 Pixels are ranked by ``|sum over channels of the attribution|``, most salient
 first (ties keep raster order). Deletion starts from the image and replaces
@@ -7,8 +7,16 @@ starts from a blurred copy and puts the original pixels back in the same
 order. The curve is the model's score for the target after every step; its
 area, normalised to ``[0, 1]`` on the x axis, is the metric. Insertion: higher
 is better; deletion: lower is better.
+
+The blur is RISE's (``evaluation.py``, used unchanged by the IDG authors): the
+kernel is scipy's ``gaussian_filter`` of an 11 x 11 delta with sigma 5 (whose
+reflected tails make it flatter than a truncated Gaussian), applied per
+channel by ``conv2d`` with zero padding, so the borders of the start image
+fade towards 0, the mean colour in normalised space.
+``blur_padding="reflect"`` gives torchvision's ``gaussian_blur`` instead.
 """
 
+import math
 from typing import Callable, Optional, Union
 
 import torch
@@ -18,7 +26,16 @@ from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
 from captum_idg._batching import row_slices, take_forward_args
-from captum_idg.attr._validation import check_output, check_target, check_values
+from captum_idg.attr._validation import (
+    check_choice,
+    check_finite,
+    check_output,
+    check_target,
+    check_values,
+    warn_if_training,
+)
+
+BLUR_PADDINGS = ("zeros", "reflect")
 
 Score = Union[str, Callable[[Tensor], Tensor]]
 
@@ -34,6 +51,7 @@ def insertion_curve(
     blur_sigma: float = 5.0,
     score: Score = "softmax",
     max_examples_per_batch: Optional[int] = None,
+    blur_padding: str = "zeros",
 ) -> Tensor:
     r"""
     The insertion curve: scores as the most salient pixels of ``inputs`` are
@@ -55,31 +73,71 @@ def insertion_curve(
                     Default: None (the image width: 224 for 224 x 224, giving
                     225 scores)
         blur_kernel_size (int, optional): Odd size of the Gaussian kernel of
-                    the start image (per channel, reflected borders). Default: 11
+                    the start image, per channel. Default: 11
         blur_sigma (float, optional): Its standard deviation. Default: 5.0
         score (str or Callable, optional): ``"softmax"`` (probability of the
                     target), ``"logit"``, or a function mapping ``(N, classes)``
                     outputs to scores of the same shape. Default: ``"softmax"``
         max_examples_per_batch (int, optional): Most images per forward pass.
                     Default: None (all steps of all examples at once)
+        blur_padding (str, optional): ``"zeros"``: RISE's blur (see the
+                    module docstring); ``"reflect"``: torchvision's
+                    ``gaussian_blur``, a truncated Gaussian with reflected
+                    borders. Default: ``"zeros"``
 
     Returns:
         *Tensor* ``(batch, n_steps + 1)``: the score before any pixel is
         inserted, then after each step.
     """
-    if blur_kernel_size < 1 or blur_kernel_size % 2 == 0:
-        raise ValueError(f"blur_kernel_size must be odd and positive, got {blur_kernel_size}")
-    if not blur_sigma > 0:
-        raise ValueError(f"blur_sigma must be > 0, got {blur_sigma}")
+    if isinstance(blur_kernel_size, bool) or not isinstance(blur_kernel_size, int) or (
+            blur_kernel_size < 1 or blur_kernel_size % 2 == 0):
+        raise ValueError(f"blur_kernel_size must be odd and positive, got {blur_kernel_size!r}")
+    if isinstance(blur_sigma, bool) or not isinstance(blur_sigma, (int, float)) or not (
+            math.isfinite(blur_sigma) and blur_sigma > 0):
+        raise ValueError(f"blur_sigma must be a finite number > 0, got {blur_sigma!r}")
+    check_choice("blur_padding", blur_padding, BLUR_PADDINGS)
     _check_images(inputs, attributions)
     if blur_kernel_size // 2 >= min(inputs.shape[-2:]):
         raise ValueError(
             f"blur_kernel_size {blur_kernel_size} is too large for images of size "
             f"{tuple(inputs.shape[-2:])}"
         )
-    blurred = gaussian_blur(inputs, [blur_kernel_size] * 2, [float(blur_sigma)] * 2)
+    if blur_padding == "reflect":
+        blurred = gaussian_blur(inputs, [blur_kernel_size] * 2, [float(blur_sigma)] * 2)
+    else:
+        blurred = rise_blur(inputs, blur_kernel_size, float(blur_sigma))
     return _curve(forward_func, blurred, inputs, inputs, attributions, target,
                   additional_forward_args, pixels_per_step, score, max_examples_per_batch)
+
+
+def rise_blur(images: Tensor, kernel_size: int = 11, sigma: float = 5.0) -> Tensor:
+    r"""RISE's blur of ``images`` ``(batch, channels, height, width)``: each
+    channel convolved, zero-padded, with :func:`rise_kernel`."""
+    kernel = rise_kernel(kernel_size, sigma).to(images)
+    channels = images.shape[1]
+    weight = kernel.expand(channels, 1, kernel_size, kernel_size)
+    return torch.nn.functional.conv2d(images, weight, padding=kernel_size // 2, groups=channels)
+
+
+def rise_kernel(kernel_size: int = 11, sigma: float = 5.0) -> Tensor:
+    r"""
+    scipy's ``gaussian_filter`` (truncate 4, ``mode="reflect"``) of a
+    ``kernel_size`` square delta, as RISE's ``gkern`` builds it, float64:
+    a 1-D Gaussian of radius ``int(4 sigma + 0.5)`` read off the delta and
+    its mirror images about the half-sample borders, squared into 2-D.
+    """
+    radius = int(4 * sigma + 0.5)
+    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
+    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
+    taps /= taps.sum()
+    centre, period = kernel_size // 2, 2 * kernel_size
+    row = torch.zeros(kernel_size, dtype=torch.float64)
+    for j in range(kernel_size):
+        for offset, tap in zip(offsets.tolist(), taps.tolist()):
+            source = (j + int(offset)) % period  # unfold the reflections of the signal
+            if min(source, period - 1 - source) == centre:
+                row[j] += tap
+    return torch.outer(row, row)
 
 
 def deletion_curve(
@@ -111,8 +169,12 @@ def deletion_curve(
         after each step.
     """
     _check_images(inputs, attributions)
+    if isinstance(baseline, bool) or not isinstance(baseline, (int, float, Tensor)):
+        raise ValueError(
+            f"baseline must be a number or a Tensor, got {type(baseline).__name__} {baseline!r}")
+    substrate = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
+    check_values("baseline", substrate)
     try:
-        substrate = torch.as_tensor(baseline, dtype=inputs.dtype, device=inputs.device)
         substrate = substrate.expand_as(inputs)
     except RuntimeError as error:
         raise ValueError(f"baseline does not broadcast to inputs: {error}") from None
@@ -184,15 +246,18 @@ def _curve(
     if max_examples_per_batch is not None and max_examples_per_batch < 1:
         raise ValueError(f"max_examples_per_batch must be >= 1, got {max_examples_per_batch}")
     scorer = _scorer(score)
-    args = _format_additional_forward_args(additional_forward_args) or ()
+    warn_if_training(forward_func)
+    args = _format_additional_forward_args(additional_forward_args)
     n_points = -(-height * width // step) + 1
     rank = torch.empty(batch, height * width, dtype=torch.long, device=inputs.device)
     order = pixel_order(attributions.to(inputs.device))
     rank.scatter_(1, order, torch.arange(height * width, device=inputs.device).expand(batch, -1))
     with torch.no_grad():
         if target is None:
-            predicted = forward_func(inputs, *args)
+            predicted = forward_func(inputs, *(args or ()))
             check_output(predicted, 0)  # one score per class
+            check_finite("forward_func's outputs", predicted[None], torch.zeros(1, batch),
+                         "on inputs", "fraction of pixels")
             target = predicted.argmax(dim=1)
         if isinstance(target, tuple):
             raise ValueError("target must be one class index for all images or one per image")
@@ -204,12 +269,20 @@ def _curve(
             example, k = index // n_points, index % n_points
             shown = (rank[example] < (k * step)[:, None]).view(-1, 1, height, width)
             images = torch.where(shown, finish[example], start[example])
-            outputs = forward_func(images, *take_forward_args(args, example, batch))
+            outputs = forward_func(images, *(take_forward_args(args, example, batch) or ()))
             if rows.start == 0:
-                check_output(outputs, target)
-            outputs = scorer(outputs)
-            scores.append(outputs.gather(1, target[example][:, None])[:, 0])
-    return torch.cat(scores).view(batch, n_points)
+                check_output(outputs, target, len(images))
+            scored = scorer(outputs)
+            if not isinstance(scored, Tensor) or scored.shape != outputs.shape:
+                raise ValueError(
+                    "score must map the (N, classes) outputs to scores of the same shape, got "
+                    f"{tuple(getattr(scored, 'shape', ()))} for {tuple(outputs.shape)}")
+            scores.append(scored.gather(1, target[example][:, None])[:, 0])
+    curve = torch.cat(scores).view(batch, n_points)
+    fraction = torch.arange(n_points, dtype=torch.float64) / (n_points - 1)
+    check_finite("forward_func's scores", curve.T, fraction[:, None].expand(-1, batch),
+                 "along the curve", "fraction of pixels")
+    return curve
 
 
 def _scorer(score: Score) -> Callable[[Tensor], Tensor]:
