@@ -52,6 +52,7 @@ METHODS = {  # name: (integrand, explainer class, attribute keywords)
 UNIFORM = {"IG": "IG midpoint", "IDG": "IDG midpoint"}
 GAUSS = {"IG": "IG Gauss-Legendre", "IDG": "IDG Gauss-Legendre"}
 FLOOR = 1e-6  # errors below this count as equal (float32 rounding, the references' own error)
+REACH = {"suite": (1e-2, 1e-4), "photos": (1e-1, 1e-2)}  # error targets of the cost table
 
 
 class Counting(nn.Module):
@@ -69,14 +70,14 @@ class Counting(nn.Module):
         return self.model(x)
 
 
-def runs() -> Iterator[Tuple[str, str, int, Dict]]:
+def runs(cap: int = 512) -> Iterator[Tuple[str, str, int, Dict]]:
     """``(method label, integrand, n_steps or cap, keywords)`` of every run."""
     for name, (integrand, _, kwargs) in METHODS.items():
         for n in STEPS:
             yield name, integrand, n, kwargs
     for integrand in ("IG", "IDG"):
         for tolerance in TOLERANCES:
-            yield f"{integrand} tolerance {tolerance:g}", integrand, 512, dict(tolerance=tolerance)
+            yield f"{integrand} tolerance {tolerance:g}", integrand, cap, dict(tolerance=tolerance)
 
 
 def explainer_class(label: str, integrand: str) -> Callable:
@@ -86,9 +87,9 @@ def explainer_class(label: str, integrand: str) -> Callable:
 
 
 def measure(counting: Counting, x: Tensor, target: int, references: Dict[str, Tensor],
-            done: set, key: Tuple) -> Iterator[Dict]:
+            done: set, key: Tuple, cap: int) -> Iterator[Dict]:
     """The rows of every run on one example ``x`` (batch of 1)."""
-    for label, integrand, n, kwargs in runs():
+    for label, integrand, n, kwargs in runs(cap):
         if (*key, label, n) in done:
             continue
         explainer = explainer_class(label, integrand)(counting)
@@ -112,7 +113,7 @@ def suite_cases(seed: int, count: int) -> Iterator[Tuple[Tuple, Counting, Tensor
             case.target, {"IG": ig, "IDG": idg}
 
 
-def photo_cases(models: List[str], reference_steps: int) -> Iterator[Tuple]:
+def photo_cases(models: List[str], reference_steps: int, photos: int) -> Iterator[Tuple]:
     from captum_idg.attr._path import StraightLinePath, summed_gradients
     from captum_idg.attr.schedules import riemann_schedule
     from captum_idg.evaluation.images import demo_images, prepare
@@ -120,7 +121,7 @@ def photo_cases(models: List[str], reference_steps: int) -> Iterator[Tuple]:
 
     for name in models:
         model = load_model(name)
-        for photo in demo_images():
+        for photo in demo_images()[:photos]:
             x = model.normalise(prepare(photo.pixels, model.size)[None])
             with torch.no_grad():
                 target = int(model.module(x).argmax())
@@ -139,17 +140,17 @@ def photo_cases(models: List[str], reference_steps: int) -> Iterator[Tuple]:
                 {"IG": (d * ig).float(), "IDG": (d * idg).float()}
 
 
-def collect(out: Path, cases: Iterator, total: int) -> None:
+def collect(out: Path, cases: Iterator, total: int, cap: int) -> None:
     path = out / "rows.jsonl"
     done = set()
     if path.exists():
         for line in path.read_text().splitlines():
             row = json.loads(line)
             done.add((row["suite"], row["kind"], row["case"], row["label"], row["n_steps"]))
-    per_case = sum(1 for _ in runs())
+    per_case = sum(1 for _ in runs(cap))
     with open(path, "a") as f, tqdm(total=total * per_case, desc="runs") as bar:
         for key, counting, x, target, references in cases:
-            for row in measure(counting, x, target, references, done, key):
+            for row in measure(counting, x, target, references, done, key, cap):
                 f.write(json.dumps(dict(suite=key[0], kind=key[1], case=key[2], **row)) + "\n")
                 f.flush()
                 bar.update()
@@ -200,11 +201,43 @@ def report(rows: List[Dict], suite: str) -> str:
             lines.append(f"{label:20} {n:3d} {cost.mean():6.1f} {np.median(error):8.1e} "
                          f"{np.quantile(error, 0.9):8.1e} {error.max():8.1e} "
                          f"{np.median(cost):8.1f}")
+    seconds = {label: np.median([r["seconds"] / r["cost"] for (m, _), rows_ in by.items()
+                                 if m == label for r in rows_.values()]) for label in METHODS}
+    for target in REACH[suite]:
+        lines.append(f"{'cost to reach':20} {f'{target:g} median error':>18} "
+                     f"{'x midpoint':>11} {'x Captum IG':>12} {'time x Captum IG':>17}")
+        reach = {label: _cost_to_reach(by, label, target) for label in METHODS}
+        for label, (cost, extrapolated) in reach.items():
+            integrand = METHODS[label][0]
+            uniform, gauss = reach[UNIFORM[integrand]][0], reach[GAUSS[integrand]][0]
+            time_ratio = cost * seconds[label] / (gauss * seconds[GAUSS[integrand]])
+            lines.append(f"{label:20} {('~' if extrapolated else '') + f'{cost:.0f}':>18} "
+                         f"{cost / uniform:11.2f} {cost / gauss:12.2f} {time_ratio:17.2f}")
     lines.append("cost: gradient evaluations + probe forward passes / 3 (mean); <=1.05 "
                  "uniform: share of cases within 5% of the midpoint rule's error or better; "
                  f"<=GL*: the same against Gauss-Legendre, errors below {FLOOR:g} counting "
-                 "as equal")
+                 "as equal; cost to reach: '~' where extrapolated from the last two step "
+                 "counts; Captum IG is Gauss-Legendre; time from the seconds per evaluation "
+                 "measured in the same runs")
     return "\n".join(lines)
+
+
+def _cost_to_reach(by: Dict, label: str, target: float) -> Tuple[float, bool]:
+    """Cost at which ``label``'s median error crosses ``target``, interpolated
+    log-log between measured step counts (extrapolated from the last two when
+    none reaches it, marked True); Captum IG's figure is the Gauss-Legendre one."""
+    points = [(np.mean([r["cost"] for r in by[(label, n)].values()]),
+               np.median([r["error"] for r in by[(label, n)].values()]))
+              for n in STEPS if (label, n) in by]
+    for (c0, e0), (c1, e1) in zip(points, points[1:]):
+        if e0 > target >= e1:
+            t = (np.log(target) - np.log(e0)) / (np.log(e1) - np.log(e0))
+            return float(np.exp(np.log(c0) + t * (np.log(c1) - np.log(c0)))), False
+    if points[0][1] <= target:
+        return float(points[0][0]), False
+    (c0, e0), (c1, e1) = points[-2], points[-1]
+    slope = (np.log(e1) - np.log(e0)) / (np.log(c1) - np.log(c0))
+    return float(np.exp(np.log(c1) + (np.log(target) - np.log(e1)) / slope)), True
 
 
 def plot(rows: List[Dict], suite: str, path: Path) -> None:
@@ -251,13 +284,18 @@ def main() -> None:
     parser.add_argument("--models", nargs="+", default=["efficientnet_lite0",
                                                         "efficientnet_lite1"])
     parser.add_argument("--reference-steps", type=int, default=1024)
+    parser.add_argument("--photos-per-model", type=int, default=3,
+                        help="scikit-image photos per model (a CPU run takes ~1 h for 3)")
+    parser.add_argument("--cap", type=int, default=512,
+                        help="n_steps of the tolerance runs (the photos use half)")
     parser.add_argument("--out", type=Path, default=Path("integrator-out"))
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.suite:
-        collect(args.out, suite_cases(args.seed, args.cases), args.cases)
+        collect(args.out, suite_cases(args.seed, args.cases), args.cases, args.cap)
     if args.photos:
-        collect(args.out, photo_cases(args.models, args.reference_steps), 6 * len(args.models))
+        collect(args.out, photo_cases(args.models, args.reference_steps, args.photos_per_model),
+                args.photos_per_model * len(args.models), args.cap // 2)
     rows = load(args.out)
     text = "\n\n".join(t for t in (report(rows, s) for s in ("suite", "photos")) if t)
     (args.out / "table.txt").write_text(text + "\n")

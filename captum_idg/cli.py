@@ -1,4 +1,4 @@
-"""The ``captum-idg`` command line: argument parsing only, the work is elsewhere."""
+"""The ``captum-idg`` command: argument parsing only; torch loads after ``--help``."""
 
 import argparse
 import os
@@ -6,72 +6,129 @@ import sys
 from pathlib import Path
 from typing import List, Optional, Sequence
 
-import torch
+DESCRIPTION = """Explain images with Integrated Decision Gradients and its companions, and
+benchmark the methods by insertion and deletion on real ImageNet models
+(EfficientNet-Lite0/1, installed from PyPI, no download at run time)."""
+EPILOG = """examples:
+  captum-idg explain --demo                      heatmaps of the photos in scikit-image
+  captum-idg explain photo.jpg --methods idg,ig,guided_ig
+  captum-idg benchmark --demo                    a few minutes on a CPU
+  captum-idg benchmark --full --out run          the README's table (hours on a CPU)
+  captum-idg report run                          tables and plots from run/results.csv
+methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi, adaptive_ig, idgi,
+  saliency, input_x_gradient, guided_backprop, occlusion; NAME:STEPS sets a method's own steps"""
+MODELS_HELP = "efficientnet_lite0, efficientnet_lite1, or torchvision:ARCH:WEIGHTS.pth"
+DEMO_MODELS = ["efficientnet_lite0"]
+DEMO_METHODS = "idg,ig,idg_reference"
+FULL_MODELS = ["efficientnet_lite0", "efficientnet_lite1"]
 
-from captum_idg.evaluation.explain import explain_images
-from captum_idg.evaluation.images import demo_images, image_paths, load_image
-from captum_idg.evaluation.methods import DEFAULT_METHODS, METHODS
-from captum_idg.evaluation.models import DEFAULT_MODELS
-from captum_idg.evaluation.report import read_csv, summary_table, write_csv
-from captum_idg.evaluation.runner import run_benchmark, shard
 
-
-def main(argv: Optional[Sequence[str]] = None) -> int:
-    parser = argparse.ArgumentParser(prog="captum-idg", description=__doc__)
-    commands = parser.add_subparsers(dest="command", required=True)
+def _parser() -> argparse.ArgumentParser:
+    formatter = argparse.ArgumentDefaultsHelpFormatter
+    parser = argparse.ArgumentParser(prog="captum-idg", description=DESCRIPTION, epilog=EPILOG,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+    commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    device = "cuda if available, else cpu"
 
     explain = commands.add_parser(
-        "explain", help="heatmaps and insertion/deletion scores for images")
+        "explain", formatter_class=formatter,
+        help="heatmaps and insertion/deletion scores for images",
+        description="One PNG per image (the image and a heatmap per method with its colour "
+                    "bar and insertion / deletion AUC) and one line per image on stdout.")
     explain.add_argument("images", nargs="*", help="JPEG/PNG files or folders")
     explain.add_argument("--demo", action="store_true",
-                         help="the real photos bundled with scikit-image")
-    explain.add_argument("--model", default=DEFAULT_MODELS[0],
-                         help="efficientnet_lite0 (default), efficientnet_lite1 or "
-                              "torchvision:ARCH:WEIGHTS")
-    explain.add_argument("--methods", default="idg,ig",
-                         help=f"comma-separated, from: {', '.join(METHODS)}")
-    explain.add_argument("--n-steps", type=int, default=50)
-    explain.add_argument("--out", type=Path, default=Path("explain-out"))
-    explain.add_argument("--device", default="cpu")
+                         help="explain the photos bundled with scikit-image")
+    explain.add_argument("--model", default="efficientnet_lite0", help=MODELS_HELP)
+    explain.add_argument("--methods", default="idg,ig", help="comma-separated method names")
+    explain.add_argument("--n-steps", type=int, default=50, help="steps of every path method")
+    explain.add_argument("--out", type=Path, default=Path("explain-out"),
+                         help="folder for the PNGs")
+    explain.add_argument("--device", default=None, help=f"torch device ({device})")
 
     bench = commands.add_parser(
-        "benchmark", help="insertion/deletion AUC of methods over models and images")
-    bench.add_argument("images", nargs="*", help="JPEG/PNG files or folders (default: --demo)")
-    bench.add_argument("--demo", action="store_true",
-                       help="the real photos bundled with scikit-image")
-    bench.add_argument("--flips", action="store_true", help="add mirror images of the photos")
-    bench.add_argument("--models", nargs="+", default=list(DEFAULT_MODELS),
-                       help="efficientnet_lite0, efficientnet_lite1 or torchvision:ARCH:WEIGHTS")
-    bench.add_argument("--methods", default=",".join(DEFAULT_METHODS),
-                       help=f"comma-separated, from: {', '.join(METHODS)}")
+        "benchmark", formatter_class=formatter,
+        help="insertion/deletion AUC of methods over models and images",
+        description="Explains every correctly classified image (any image of yours counts as "
+                    "correct) for its predicted class and scores it. Rows are appended to "
+                    "OUT/results.csv as they finish; rerunning with the same OUT resumes.")
+    bench.add_argument("images", nargs="*", help="JPEG/PNG files or folders of yours")
+    mode = bench.add_mutually_exclusive_group()
+    mode.add_argument("--demo", action="store_true",
+                      help=f"the scikit-image photos, {DEMO_MODELS[0]}, methods {DEMO_METHODS}")
+    mode.add_argument("--full", action="store_true",
+                      help="22 views of each scikit-image photo, both EfficientNet-Lite models, "
+                           "the paper's methods, IDG's variants and the ablation")
+    bench.add_argument("--views", action="store_true",
+                       help="use 22 crops and mirrors of each image instead of the image")
+    bench.add_argument("--models", nargs="+", default=None,
+                       help=f"{MODELS_HELP} (default: {' '.join(FULL_MODELS)})")
+    bench.add_argument("--methods", default=None,
+                       help="comma-separated method names (default: the paper's five and "
+                            "IDG's variants)")
+    bench.add_argument("--ablation", action="store_true",
+                       help="add idg_uniform:16, idg_uniform:256 and ig:256")
     bench.add_argument("--n-steps", type=int, default=50, help="steps of every path method")
-    bench.add_argument("--out", type=Path, default=Path("benchmark-out"))
+    bench.add_argument("--pixels-per-step", type=int, default=None,
+                       help="pixels revealed or removed per step of the curves (default: the "
+                            "image width, the protocol's: 225 scores for 224 x 224)")
+    bench.add_argument("--max-images", type=int, default=None,
+                       help="at most this many correctly classified images per model "
+                            "(views are taken from every photo in turn)")
+    bench.add_argument("--out", type=Path, default=Path("benchmark-out"),
+                       help="folder for results.csv, curves.jsonl, tables and plots")
     bench.add_argument("--shard", default=None,
                        help="i/n: this process takes images i, i+n, ... "
                             "(default: RANK/WORLD_SIZE under torchrun, else 0/1)")
-    bench.add_argument("--device", default="cpu")
+    bench.add_argument("--device", default=None, help=f"torch device ({device})")
 
-    merge = commands.add_parser("merge", help="merge the CSVs of shards into one table")
-    merge.add_argument("csvs", nargs="+", type=Path)
-    merge.add_argument("--out", type=Path, default=Path("benchmark-out"))
+    report = commands.add_parser(
+        "report", formatter_class=formatter,
+        help="rebuild the tables and plots of a benchmark folder",
+        description="Writes table.txt, paired.txt and curves_MODEL.png from OUT/results.csv "
+                    "and OUT/curves.jsonl, and prints the tables.")
+    report.add_argument("out", type=Path, nargs="?", default=Path("benchmark-out"),
+                        help="a benchmark's output folder")
 
-    args = parser.parse_args(argv)
+    merge = commands.add_parser(
+        "merge", formatter_class=formatter, help="merge the folders of shards into one",
+        description="Concatenates the results.csv and curves.jsonl of shards, then reports.")
+    merge.add_argument("shards", nargs="+", type=Path, help="shard output folders")
+    merge.add_argument("--out", type=Path, default=Path("benchmark-out"),
+                       help="folder for the merged files")
+    return parser
+
+
+def main(argv: Optional[Sequence[str]] = None) -> int:
+    args = _parser().parse_args(argv)
     try:
-        return {"explain": _explain, "benchmark": _benchmark, "merge": _merge}[
-            args.command](args)
+        return {"explain": _explain, "benchmark": _benchmark, "report": _report,
+                "merge": _merge}[args.command](args)
     except ValueError as error:
         print(f"captum-idg: error: {error}", file=sys.stderr)
         return 2
 
 
+def _device(name: Optional[str]) -> str:
+    import torch
+
+    if name is None:
+        return "cuda" if torch.cuda.is_available() else "cpu"
+    if name.startswith("cuda") and not torch.cuda.is_available():
+        raise ValueError(f"--device {name}, but CUDA is not available")
+    return name
+
+
 def _explain(args: argparse.Namespace) -> int:
-    if args.device.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError("--device cuda, but CUDA is not available")
+    from captum_idg.evaluation.explain import explain_images
+    from captum_idg.evaluation.images import demo_images, image_paths
+    from captum_idg.evaluation.methods import check_methods
+
+    methods = check_methods(_method_list(args.methods))
     if not args.images and not args.demo:
         raise ValueError("give image files or folders, or --demo")
     images = demo_images() if args.demo else []
-    return explain_images(images + image_paths(args.images), args.model,
-                          _method_list(args.methods), args.out, args.n_steps, args.device)
+    return explain_images(images + image_paths(args.images), args.model, methods, args.out,
+                          args.n_steps, _device(args.device))
 
 
 def _method_list(text: str) -> List[str]:
@@ -79,33 +136,68 @@ def _method_list(text: str) -> List[str]:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
+    from captum_idg.evaluation.images import demo_images, image_paths, load_image, views
+    from captum_idg.evaluation.methods import ABLATION_EXTRA, BENCHMARK_METHODS, check_methods
+    from captum_idg.evaluation.runner import run_benchmark, shard
+
     index, count = _parse_shard(args.shard)
-    images = demo_images(flips=args.flips) if args.demo or not args.images else [
-        load_image(path) for path in image_paths(args.images)]
+    if args.demo:
+        models, methods = args.models or DEMO_MODELS, args.methods or DEMO_METHODS
+    else:
+        models, methods = args.models or FULL_MODELS, args.methods or ",".join(BENCHMARK_METHODS)
+    methods = _method_list(methods) + (list(ABLATION_EXTRA) if args.ablation or args.full
+                                       else [])
+    check_methods(methods)
+    if args.images:
+        images = [load_image(path) for path in image_paths(args.images)]
+    else:
+        images = [im for im in demo_images() if im.labels]
+    if args.views or args.full:  # view k of every image, then view k + 1, ...
+        per_image = [views(image) for image in images]
+        images = [v for k in range(max(map(len, per_image))) for vs in per_image
+                  for v in vs[k : k + 1]]
     out = args.out if count == 1 else args.out / f"shard-{index}-of-{count}"
-    result = run_benchmark(args.models, shard(images, index, count), _method_list(args.methods),
-                           n_steps=args.n_steps, out_dir=out, device=args.device)
+    out.mkdir(parents=True, exist_ok=True)
+    result = run_benchmark(models, shard(images, index, count), methods, n_steps=args.n_steps,
+                           out_dir=out, device=_device(args.device),
+                           pixels_per_step=args.pixels_per_step, max_images=args.max_images)
     for model, names in result.skipped.items():
         if names:
-            print(f"{model}: skipped (not correctly classified): {', '.join(names)}")
-    return _report(result.records, out)
+            print(f"{model}: skipped {len(names)} images not classified correctly: "
+                  f"{', '.join(names)}")
+    if result.resumed:
+        print(f"resumed: {result.resumed} rows were already in {out / 'results.csv'}")
+    return _print_report(out)
+
+
+def _report(args: argparse.Namespace) -> int:
+    return _print_report(args.out)
 
 
 def _merge(args: argparse.Namespace) -> int:
-    records = read_csv(args.csvs)
+    from captum_idg.evaluation.report import read_csv, write_csv
+
+    records = read_csv([shard / "results.csv" for shard in args.shards])
     args.out.mkdir(parents=True, exist_ok=True)
     write_csv(records, args.out / "results.csv")
-    return _report(records, args.out)
+    with open(args.out / "curves.jsonl", "w") as merged:
+        for shard in args.shards:
+            if (shard / "curves.jsonl").exists():
+                merged.write((shard / "curves.jsonl").read_text())
+    return _print_report(args.out)
 
 
-def _report(records: List, out: Path) -> int:
-    if not records:
+def _print_report(out: Path) -> int:
+    from captum_idg.evaluation.report import rebuild
+
+    if not (out / "results.csv").exists():
+        raise ValueError(f"no results.csv in {out}")
+    text = rebuild(out)
+    if not text:
         print("no image was explained")
         return 1
-    table = summary_table(records)
-    (out / "table.txt").write_text(table + "\n")
-    print(table)
-    print(f"written: {out / 'results.csv'}, {out / 'table.txt'}")
+    print(text)
+    print(f"written: {out / 'results.csv'}, {out / 'table.txt'}, {out / 'paired.txt'}")
     return 0
 
 

@@ -7,13 +7,22 @@ import pytest
 import torch
 from PIL import Image
 
-from captum_idg.evaluation.images import LabeledImage, demo_images, image_paths, load_image
+from captum_idg.evaluation.images import (
+    LabeledImage,
+    demo_images,
+    image_paths,
+    load_image,
+    views,
+)
 from captum_idg.evaluation.methods import DEFAULT_METHODS, make_method
 from captum_idg.evaluation.models import LITE_MEAN, LITE_STD, ImageModel, load_model
 from captum_idg.evaluation.report import (
     Record,
     mean_interval,
+    paired_table,
     read_csv,
+    read_curves,
+    sign_test,
     summary_table,
     write_csv,
 )
@@ -69,9 +78,51 @@ def test_run_writes_table_csv_and_pictures(tmp_path):
     for r in result.records:
         assert 0 <= r.insertion <= 1 and 0 <= r.deletion <= 1 and r.seconds > 0
     assert read_csv([tmp_path / "results.csv"]) == result.records
+    curves = read_curves(tmp_path / "curves.jsonl")
+    assert set(curves) == {("tiny", "unlabelled", "IDG"), ("tiny", "unlabelled", "Saliency")}
     for png in ("curves_tiny.png", "heatmaps/tiny_unlabelled.png"):
         with Image.open(tmp_path / png) as picture:
             assert picture.size[0] > 300 and np.asarray(picture).std() > 0
+    # a second run over the same folder runs nothing again
+    again = run_benchmark([tiny_model()], images, ["idg", "saliency"], n_steps=4,
+                          out_dir=tmp_path, progress=False)
+    assert again.records == [] and again.resumed == 2
+    assert len(read_csv([tmp_path / "results.csv"])) == 2
+
+
+def test_a_row_cut_short_by_a_stopped_run_is_skipped(tmp_path):
+    write_csv([Record("m", "a", "IG", 1, "c", 0.5, 0.3, 0.1, 1.0)], tmp_path / "results.csv")
+    with open(tmp_path / "results.csv", "a") as f:
+        f.write("m,b,IG,1,c,0.5,0.")  # the process died while writing
+    assert [r.image for r in read_csv([tmp_path / "results.csv"])] == ["a"]
+
+
+def test_paired_table_against_ig_and_the_sign_test():
+    # B beats IG by 0.1 on four images of five and loses once
+    records = []
+    for i, edge in enumerate([0.1, 0.1, 0.1, 0.1, -0.2]):
+        records.append(Record("m", f"im{i}", "IG", 1, "c", 0.5, 0.4, 0.1, 1.0))
+        records.append(Record("m", f"im{i}", "B", 1, "c", 0.5, 0.4 + edge, 0.1, 1.0))
+    table = paired_table(records).splitlines()
+    fields = table[2].split()
+    assert fields[1] == "B" and fields[2] == "5" and fields[3] == "+0.0400"
+    assert fields[-3:] == ["4", "1", f"{sign_test(4, 1):.2g}"]
+    assert sign_test(4, 1) == pytest.approx(2 * 6 / 32)  # two-sided binomial
+    assert sign_test(10, 0) == pytest.approx(2 / 1024) and sign_test(0, 0) == 1.0
+
+
+def test_views_of_a_photo():
+    photo = next(im for im in demo_images() if im.name == "chelsea")
+    found = views(photo)
+    assert len(found) == 22 and len({v.name for v in found}) == 22
+    full = next(v for v in found if v.name == "chelsea@1-c")
+    _, height, width = photo.pixels.shape
+    side = min(height, width)
+    assert full.pixels.shape == (3, side, side)
+    mirrored = next(v for v in found if v.name == "chelsea@0.64-tl-m")
+    corner = photo.pixels[:, : round(0.64 * side), : round(0.64 * side)]
+    torch.testing.assert_close(mirrored.pixels, corner.flip(-1))
+    assert all(v.labels == photo.labels for v in found)
 
 
 def test_summary_table_and_interval():
@@ -108,6 +159,10 @@ def test_image_files_and_bad_ones(tmp_path):
     image = load_image(paths[0])
     assert image.pixels.shape == (3, 20, 30) and image.pixels.max() <= 1
     torch.testing.assert_close(image.pixels[:, 3, 4], torch.tensor(rgb[3, 4] / 255.0).float())
-    for bad, reason in (("gray.png", "L image"), ("rgba.png", "RGBA"), ("text.jpg", "readable")):
-        with pytest.raises(ValueError, match=reason):
-            load_image(tmp_path / bad)
+    for converted in ("gray.png", "rgba.png"):  # greyscale and RGBA become RGB
+        image = load_image(tmp_path / converted)
+        assert image.pixels.shape == (3, 20, 30)
+    torch.testing.assert_close(load_image(tmp_path / "gray.png").pixels[:, 3, 4],
+                               torch.full((3,), rgb[3, 4, 0] / 255.0))
+    with pytest.raises(ValueError, match="readable"):
+        load_image(tmp_path / "text.jpg")

@@ -33,8 +33,8 @@ class LabeledImage:
     labels: Optional[FrozenSet[int]] = None
 
 
-def demo_images(flips: bool = False) -> List[LabeledImage]:
-    """The real photos that ship with scikit-image (and their mirror images)."""
+def demo_images() -> List[LabeledImage]:
+    """The real photos that ship with scikit-image."""
     try:
         import skimage.data as data
     except ImportError:
@@ -47,18 +47,14 @@ def demo_images(flips: bool = False) -> List[LabeledImage]:
     for name, array in arrays.items():
         pixels = torch.from_numpy(np.ascontiguousarray(array)).permute(2, 0, 1).float() / 255
         images.append(LabeledImage(name, pixels, DEMO_LABELS[name]))
-        if flips:
-            images.append(LabeledImage(f"{name}_flipped", pixels.flip(-1), DEMO_LABELS[name]))
     return images
 
 
 def load_image(path: Path) -> LabeledImage:
-    """An RGB JPEG or PNG; anything else raises ValueError with the reason."""
+    """A JPEG or PNG as RGB (greyscale, palette and RGBA images converted; an
+    alpha channel is dropped); an unreadable file raises ValueError."""
     try:
         with Image.open(path) as image:
-            mode = image.mode
-            if mode != "RGB":
-                raise ValueError(f"{path}: a {mode} image, not RGB")
             array = np.asarray(image.convert("RGB"))
     except (UnidentifiedImageError, OSError) as error:
         raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
@@ -74,6 +70,31 @@ def image_paths(paths: List[str]) -> List[Path]:
             found += sorted(p for p in entry.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
         else:
             found.append(entry)
+    return found
+
+
+VIEW_SCALES = (1.0, 0.8, 0.64)
+
+
+def views(image: LabeledImage) -> List[LabeledImage]:
+    """
+    22 views of a photo: square crops of 100%, 80% and 64% of its short side
+    (the centre, and for the smaller two also the four corners), each as it is
+    and mirrored. Named ``NAME@SCALE-POSITION`` (``-m`` when mirrored).
+    """
+    _, height, width = image.pixels.shape
+    found = []
+    for scale in VIEW_SCALES:
+        side = int(round(scale * min(height, width)))
+        places = {"c": ((height - side) // 2, (width - side) // 2)}
+        if scale < 1:
+            places.update(tl=(0, 0), tr=(0, width - side), bl=(height - side, 0),
+                          br=(height - side, width - side))
+        for place, (top, left) in places.items():
+            crop = image.pixels[:, top : top + side, left : left + side]
+            name = f"{image.name}@{scale:g}-{place}"
+            found.append(LabeledImage(name, crop, image.labels))
+            found.append(LabeledImage(name + "-m", crop.flip(-1), image.labels))
     return found
 
 

@@ -117,12 +117,13 @@ METHODS: Dict[str, Method] = {
     "occlusion": Method("Occlusion", _occlusion, uses_steps=False),
 }
 PAPER_METHODS = ("idg", "ig", "left_ig", "guided_ig", "agi")
-DEFAULT_METHODS = PAPER_METHODS + (
-    "idg_uniform", "idg_reference", "adaptive_ig", "idgi", "saliency", "input_x_gradient",
-    "guided_backprop", "occlusion",
+BENCHMARK_METHODS = PAPER_METHODS + ("idg_uniform", "idg_reference")
+# the ablation that separates the method from the quadrature, next to the
+# 50-step IDG (adaptive, uniform, reference) and IG of BENCHMARK_METHODS
+ABLATION_EXTRA = ("idg_uniform:16", "idg_uniform:256", "ig:256")
+DEFAULT_METHODS = BENCHMARK_METHODS + (
+    "adaptive_ig", "idgi", "saliency", "input_x_gradient", "guided_backprop", "occlusion",
 )
-ABLATION = ("idg_uniform:16", "idg_uniform:50", "idg_uniform:256", "idg:50", "idg_reference:50",
-            "ig:50", "ig:256")
 
 
 def parse_method(spec: str) -> Tuple[str, Optional[int]]:

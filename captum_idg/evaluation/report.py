@@ -1,19 +1,28 @@
-"""Results as a table, a CSV, and pictures (curves and heatmaps) saved as PNG."""
+"""Benchmark results: rows written as they finish, tables with paired intervals, pictures.
+
+``results.csv`` holds one row per model, image and method, appended as each
+finishes; ``curves.jsonl`` the insertion and deletion curves of the same rows.
+Everything else (tables, plots) is rebuilt from those two files, so a run that
+was stopped loses nothing but the row in progress.
+"""
 
 import csv
+import json
 import math
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
-from typing import Dict, List, Sequence, Tuple
+from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 import matplotlib
 
 matplotlib.use("Agg")
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
-import torch  # noqa: E402
 from captum.attr import visualization  # noqa: E402
 from torch import Tensor  # noqa: E402
+
+BASELINE_METHOD = "IG"  # paired differences are taken against it
+RESAMPLES = 4000
 
 
 @dataclass
@@ -30,29 +39,72 @@ class Record:
     deletion: float
     seconds: float
 
+    @property
+    def key(self) -> Tuple[str, str, str]:
+        return self.model, self.image, self.method
+
+
+COLUMNS = [f.name for f in fields(Record)]
+
+
+def append_rows(out: Path, record: Record, insertion_curve: Tensor,
+                deletion_curve: Tensor) -> None:
+    """Appends ``record`` to ``results.csv`` and its curves to ``curves.jsonl``."""
+    path = out / "results.csv"
+    new = not path.exists()
+    with open(path, "a", newline="") as f:
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
+        if new:
+            writer.writeheader()
+        writer.writerow(asdict(record))
+    with open(out / "curves.jsonl", "a") as f:
+        f.write(json.dumps(dict(model=record.model, image=record.image, method=record.method,
+                                insertion=[round(v, 6) for v in insertion_curve.tolist()],
+                                deletion=[round(v, 6) for v in deletion_curve.tolist()]))
+                + "\n")
+
 
 def write_csv(records: Sequence[Record], path: Path) -> None:
     with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=[x.name for x in fields(Record)])
+        writer = csv.DictWriter(f, fieldnames=COLUMNS)
         writer.writeheader()
         writer.writerows(asdict(r) for r in records)
 
 
-def read_csv(paths: Sequence[Path]) -> List[Record]:
-    """Records of one or more CSVs (e.g. the shards of one run)."""
+def read_csv(paths: Iterable[Path]) -> List[Record]:
+    """Records of one or more CSVs (e.g. the shards of one run); a row cut
+    short by a stopped run is skipped."""
     records = []
     for path in paths:
         with open(path, newline="") as f:
             for row in csv.DictReader(f):
-                records.append(Record(
-                    row["model"], row["image"], row["method"], int(row["target"]),
-                    row["class_name"], float(row["probability"]), float(row["insertion"]),
-                    float(row["deletion"]), float(row["seconds"]),
-                ))
+                try:
+                    records.append(Record(
+                        row["model"], row["image"], row["method"], int(row["target"]),
+                        row["class_name"], float(row["probability"]), float(row["insertion"]),
+                        float(row["deletion"]), float(row["seconds"]),
+                    ))
+                except (TypeError, ValueError):
+                    continue
     return records
 
 
-def mean_interval(values: Sequence[float], resamples: int = 4000) -> Tuple[float, float, float]:
+def read_curves(path: Path) -> Dict[Tuple[str, str, str], Tuple[List[float], List[float]]]:
+    """``(model, image, method) -> (insertion curve, deletion curve)``."""
+    curves = {}
+    if path.exists():
+        for line in path.read_text().splitlines():
+            try:
+                row = json.loads(line)
+            except json.JSONDecodeError:
+                continue
+            curves[row["model"], row["image"], row["method"]] = (row["insertion"],
+                                                                 row["deletion"])
+    return curves
+
+
+def mean_interval(values: Sequence[float], resamples: int = RESAMPLES
+                  ) -> Tuple[float, float, float]:
     """Mean and 95% bootstrap percentile interval of the mean."""
     data = np.asarray(values, dtype=np.float64)
     if len(data) < 2:
@@ -62,19 +114,32 @@ def mean_interval(values: Sequence[float], resamples: int = 4000) -> Tuple[float
     return float(data.mean()), float(low), float(high)
 
 
+def sign_test(wins: int, losses: int) -> float:
+    """Two-sided exact binomial p-value of ``wins`` against ``losses`` (ties dropped)."""
+    n = wins + losses
+    if n == 0:
+        return 1.0
+    tail = sum(math.comb(n, k) for k in range(min(wins, losses) + 1)) / 2**n
+    return min(1.0, 2 * tail)
+
+
+def _groups(records: Sequence[Record]) -> Dict[str, Dict[str, Dict[str, Record]]]:
+    """``model -> method -> image -> record``."""
+    groups: Dict[str, Dict[str, Dict[str, Record]]] = {}
+    for r in records:
+        groups.setdefault(r.model, {}).setdefault(r.method, {})[r.image] = r
+    return groups
+
+
 def summary_table(records: Sequence[Record]) -> str:
     """Mean insertion and deletion AUC with 95% intervals, per model and method,
     best first by insertion - deletion; the best of each column is starred."""
-    groups: Dict[Tuple[str, str], List[Record]] = {}
-    for r in records:
-        groups.setdefault((r.model, r.method), []).append(r)
-    lines = [f"{'model':20} {'method':17} {'n':>3} {'insertion (95% CI)':>24} "
+    lines = [f"{'model':20} {'method':22} {'n':>4} {'insertion (95% CI)':>24} "
              f"{'deletion (95% CI)':>24} {'ins-del':>7} {'s/image':>8}"]
-    for model in dict.fromkeys(m for m, _ in groups):
+    for model, methods in _groups(records).items():
         rows = []
-        for (m, method), group in groups.items():
-            if m != model:
-                continue
+        for method, by_image in methods.items():
+            group = list(by_image.values())
             ins = mean_interval([r.insertion for r in group])
             dele = mean_interval([r.deletion for r in group])
             seconds = float(np.mean([r.seconds for r in group]))
@@ -85,9 +150,41 @@ def summary_table(records: Sequence[Record]) -> str:
         lines.append("-" * len(lines[0]))
         for method, n, ins, dele, seconds in rows:
             lines.append(
-                f"{model:20} {method:17} {n:3d} {_cell(ins, ins[0] == best_ins):>24} "
+                f"{model:20} {method:22} {n:4d} {_cell(ins, ins[0] == best_ins):>24} "
                 f"{_cell(dele, dele[0] == best_del):>24} {ins[0] - dele[0]:7.3f} {seconds:8.2f}"
             )
+    return "\n".join(lines)
+
+
+def paired_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> str:
+    """Per-image paired differences of insertion - deletion against ``baseline``
+    (method minus baseline, so above 0 is better than it): mean with a 95%
+    bootstrap interval, the mean differences of insertion and of deletion,
+    wins / losses, and a two-sided sign test."""
+    lines = [f"{'model':20} {'method':22} {'pairs':>5} {'d(ins-del) (95% CI)':>26} "
+             f"{'d ins':>7} {'d del':>7} {'wins':>5} {'losses':>6} {'sign p':>8}"]
+    for model, methods in _groups(records).items():
+        if baseline not in methods:
+            continue
+        reference = methods[baseline]
+        rows = []
+        for method, by_image in methods.items():
+            images = [i for i in by_image if i in reference and method != baseline]
+            if not images:
+                continue
+            score = [by_image[i].insertion - by_image[i].deletion
+                     - (reference[i].insertion - reference[i].deletion) for i in images]
+            d_ins = np.mean([by_image[i].insertion - reference[i].insertion for i in images])
+            d_del = np.mean([by_image[i].deletion - reference[i].deletion for i in images])
+            wins, losses = sum(s > 0 for s in score), sum(s < 0 for s in score)
+            rows.append((method, len(images), mean_interval(score), d_ins, d_del, wins, losses))
+        rows.sort(key=lambda row: -row[2][0])
+        lines.append("-" * len(lines[0]))
+        for method, n, (mean, low, high), d_ins, d_del, wins, losses in rows:
+            interval = f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
+            lines.append(f"{model:20} {method:22} {n:5d} {interval:>26} {d_ins:+7.3f} "
+                         f"{d_del:+7.3f} {wins:5d} {losses:6d} "
+                         f"{sign_test(wins, losses):8.2g}")
     return "\n".join(lines)
 
 
@@ -96,24 +193,29 @@ def _cell(stat: Tuple[float, float, float], best: bool) -> str:
     return f"{'*' if best else ''}{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def plot_curves(curves: Dict[str, Tuple[List[Tensor], List[Tensor]]], title: str,
-                path: Path) -> None:
-    """Mean insertion and deletion curves of each method, side by side."""
+def plot_curves(curves: Dict[Tuple[str, str, str], Tuple[List[float], List[float]]],
+                model: str, path: Path, methods: Optional[Sequence[str]] = None) -> None:
+    """Mean insertion and deletion curves of each method of ``model``, side by side."""
+    mine: Dict[str, List[Tuple[List[float], List[float]]]] = {}
+    for (m, _, method), pair in curves.items():
+        if m == model and (methods is None or method in methods):
+            mine.setdefault(method, []).append(pair)
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colours = plt.get_cmap("tab20").colors
-    for k, (method, (insertions, deletions)) in enumerate(curves.items()):
-        style = dict(label=method, color=colours[2 * k % 20 + k // 10],
+    n_images = max((len(v) for v in mine.values()), default=0)
+    for k, (method, pairs) in enumerate(sorted(mine.items())):
+        style = dict(label=f"{method} ({len(pairs)})", color=colours[2 * k % 20 + k // 10],
                      linewidth=2.2 if method == "IDG" else 1.2)
-        for axis, runs in zip(axes, (insertions, deletions)):
-            mean = torch.stack(runs).mean(dim=0).cpu().numpy()
+        for axis, index in zip(axes, (0, 1)):
+            mean = np.mean([p[index] for p in pairs], axis=0)
             axis.plot(np.linspace(0, 1, len(mean)), mean, **style)
     for axis, name in zip(axes, ("Insertion (higher is better)", "Deletion (lower is better)")):
         axis.set_title(name)
         axis.set_xlabel("fraction of pixels")
         axis.set_ylabel("probability of the predicted class")
         axis.grid(alpha=0.3)
-    axes[1].legend(fontsize=8, loc="upper right")
-    figure.suptitle(title)
+    axes[1].legend(fontsize=7, loc="upper right")
+    figure.suptitle(f"{model}: mean over up to {n_images} images")
     figure.tight_layout()
     figure.savefig(path, dpi=110)
     plt.close(figure)
@@ -121,13 +223,14 @@ def plot_curves(curves: Dict[str, Tuple[List[Tensor], List[Tensor]]], title: str
 
 def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[str, str],
                   suptitle: str, path: Path) -> None:
-    """The image, then each method's |attribution| heatmap drawn by Captum."""
+    """The image, then each method's |attribution| heatmap drawn by Captum with
+    its colour bar; the titles carry the insertion and deletion scores."""
     image = pixels.permute(1, 2, 0).cpu().numpy()
     panels = len(attributions) + 1
-    columns = min(panels, 6)
+    columns = min(panels, 5)
     rows = -(-panels // columns)
     figure, axes = plt.subplots(rows, columns, squeeze=False,
-                                figsize=(max(2.6 * columns, 8.0), 0.4 + 3.0 * rows))
+                                figsize=(max(3.2 * columns, 8.0), 0.9 + 3.2 * rows))
     axes = axes.flatten()
     axes[0].imshow(image)
     axes[0].set_title("image", fontsize=9)
@@ -135,13 +238,32 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
         values = attribution.detach().permute(1, 2, 0).cpu().numpy()
         if np.abs(values).sum() > 0:  # Captum's visualisation rejects all-zero maps
             visualization.visualize_image_attr(
-                values, image, method="heat_map", sign="absolute_value",
+                values, image, method="heat_map", sign="absolute_value", show_colorbar=True,
                 plt_fig_axis=(figure, axis), use_pyplot=False,
             )
         axis.set_title(titles[method], fontsize=9)
     for axis in axes:
         axis.axis("off")
     figure.suptitle(suptitle, fontsize=9)
-    figure.tight_layout(rect=(0, 0, 1, 0.97))
+    figure.text(0.5, 0.01, "colour: |attribution| summed over channels, normalised per map; "
+                "ins: insertion AUC (higher is better), del: deletion AUC (lower is better)",
+                ha="center", fontsize=8)
+    figure.tight_layout(rect=(0, 0.03, 1, 0.97))
     figure.savefig(path, dpi=100)
     plt.close(figure)
+
+
+def rebuild(out: Path) -> str:
+    """Tables and plots of ``out`` from its ``results.csv`` and ``curves.jsonl``:
+    writes ``table.txt``, ``paired.txt`` and ``curves_MODEL.png``; returns the text."""
+    records = read_csv([out / "results.csv"])
+    if not records:
+        return ""
+    text = summary_table(records)
+    paired = paired_table(records)
+    (out / "table.txt").write_text(text + "\n")
+    (out / "paired.txt").write_text(paired + "\n")
+    curves = read_curves(out / "curves.jsonl")
+    for model in dict.fromkeys(r.model for r in records):
+        plot_curves(curves, model, out / f"curves_{model}.png")
+    return text + "\n\n" + f"Paired against {BASELINE_METHOD}, per image:\n" + paired

@@ -1,9 +1,14 @@
-"""Runs methods over models and images and scores them by insertion and deletion."""
+"""Runs methods over models and images and scores them by insertion and deletion.
+
+Every finished (model, image, method) is appended to ``results.csv`` and
+``curves.jsonl`` at once, and a rerun with the same output folder skips what is
+there, so a stopped run resumes where it stopped.
+"""
 
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Dict, List, Optional, Sequence, Tuple, Union
+from typing import Dict, List, Optional, Sequence, Union
 
 import torch
 from torch import Tensor
@@ -12,19 +17,24 @@ from tqdm import tqdm
 from captum_idg.evaluation.images import LabeledImage, prepare
 from captum_idg.evaluation.methods import Explain, check_methods, make_method, method_label
 from captum_idg.evaluation.models import ImageModel, categories, load_model
-from captum_idg.evaluation.report import Record, plot_curves, plot_heatmaps, write_csv
+from captum_idg.evaluation.report import (
+    Record,
+    append_rows,
+    plot_heatmaps,
+    read_csv,
+    rebuild,
+)
 from captum_idg.metrics import curve_auc, deletion_curve, insertion_curve
 
 CURVE_BATCH = 64
+PREDICT_BATCH = 32
 
 
 @dataclass
 class BenchmarkResult:
-    records: List[Record] = field(default_factory=list)
-    # (model, method label) -> (insertion curves, deletion curves)
-    curves: Dict[Tuple[str, str], Tuple[List[Tensor], List[Tensor]]] = field(
-        default_factory=dict)
+    records: List[Record] = field(default_factory=list)  # this run's, in order
     skipped: Dict[str, List[str]] = field(default_factory=dict)  # model -> misclassified
+    resumed: int = 0  # rows found in the output folder and not run again
 
 
 @dataclass
@@ -48,14 +58,18 @@ class ScoredAttribution:
         return f"{label}\nins {self.insertion:.3f}  del {self.deletion:.3f}"
 
 
-def score_method(model: ImageModel, explain: Explain, x: Tensor,
-                 target: Tensor) -> ScoredAttribution:
-    """Explains one image ``x`` (1, C, H, W) for ``target``, timed, and scores it."""
+def score_method(model: ImageModel, explain: Explain, x: Tensor, target: Tensor,
+                 pixels_per_step: Optional[int] = None) -> ScoredAttribution:
+    """Explains one image ``x`` (1, C, H, W) for ``target``, timed, and scores
+    it (``pixels_per_step`` None: the protocol's, the image width)."""
     start = time.perf_counter()
     attribution = explain(x, target).detach()
+    if x.device.type == "cuda":
+        torch.cuda.synchronize()
     seconds = time.perf_counter() - start
     insertion, deletion = (
-        fn(model.module, x, attribution, target, max_examples_per_batch=CURVE_BATCH)[0]
+        fn(model.module, x, attribution, target, pixels_per_step=pixels_per_step,
+           max_examples_per_batch=CURVE_BATCH)[0]
         for fn in (insertion_curve, deletion_curve)
     )
     return ScoredAttribution(attribution[0], insertion, deletion, seconds)
@@ -68,71 +82,91 @@ def shard(items: Sequence, index: int, count: int) -> list:
     return list(items[index::count])
 
 
+def predict(model: ImageModel, images: Sequence[LabeledImage], device: str) -> Tensor:
+    """Softmax probabilities ``(len(images), classes)`` of ``model``."""
+    outputs = []
+    with torch.no_grad():
+        for start in range(0, len(images), PREDICT_BATCH):
+            part = images[start : start + PREDICT_BATCH]
+            x = model.normalise(torch.stack([prepare(im.pixels, model.size) for im in part]))
+            outputs.append(model.module(x.to(device)).softmax(dim=1).cpu())
+    return torch.cat(outputs)
+
+
 def run_benchmark(
     models: Sequence[Union[str, ImageModel]],
     images: Sequence[LabeledImage],
-    method_names: Sequence[str],
+    method_specs: Sequence[str],
     n_steps: int = 50,
     out_dir: Optional[Path] = None,
     device: str = "cpu",
     progress: bool = True,
+    heatmaps: bool = True,
+    pixels_per_step: Optional[int] = None,
+    max_images: Optional[int] = None,
 ) -> BenchmarkResult:
     """
-    ``models`` are names for :func:`load_model` or :class:`ImageModel` objects.
-    Explains every correctly classified image (all images whose labels are
-    unknown) with every method, for the predicted class, and scores each
-    explanation by insertion and deletion AUC. With ``out_dir``, writes
-    ``results.csv``, ``curves_MODEL.png`` and ``heatmaps/MODEL_IMAGE.png``.
+    ``models`` are names for :func:`load_model` or :class:`ImageModel` objects;
+    ``method_specs`` registry names (see :func:`~captum_idg.evaluation.methods.
+    parse_method`). Explains every correctly classified image (all images whose
+    labels are unknown) with every method, for the predicted class, and scores
+    each explanation by insertion and deletion AUC. With ``out_dir``, appends
+    each row as it finishes (skipping rows already there), draws a heatmap grid
+    per image (``heatmaps``, full views only) and rebuilds the tables and
+    curves at the end. ``max_images``: at most this many correctly classified
+    images per model, the first in ``images``' order.
     """
-    check_methods(method_names)
+    check_methods(method_specs)
     names = categories()
     result = BenchmarkResult()
+    done = set()
     if out_dir is not None:
         (out_dir / "heatmaps").mkdir(parents=True, exist_ok=True)
+        if (out_dir / "results.csv").exists():
+            done = {r.key for r in read_csv([out_dir / "results.csv"])}
+    bar = tqdm(total=len(models) * len(images) * len(method_specs), disable=not progress,
+               desc="benchmark", unit="run", dynamic_ncols=True)
     for spec in models:
         model = load_model(spec, device) if isinstance(spec, str) else spec
-        model_name = model.name
-        explainers = {m: make_method(m, model, n_steps) for m in method_names}
-        pixels = torch.stack([prepare(im.pixels, model.size) for im in images]).to(device)
-        inputs = model.normalise(pixels)
-        with torch.no_grad():
-            probabilities = model.module(inputs).softmax(dim=1)
+        probabilities = predict(model, images, device)
         predicted = probabilities.argmax(dim=1)
         kept = [i for i, im in enumerate(images)
-                if im.labels is None or int(predicted[i]) in im.labels]
-        result.skipped[model_name] = [images[i].name for i in range(len(images)) if i not in kept]
-        bar = tqdm(total=len(kept) * len(method_names), desc=model_name, disable=not progress)
+                if im.labels is None or int(predicted[i]) in im.labels][:max_images]
+        result.skipped[model.name] = [images[i].name for i in range(len(images))
+                                      if i not in kept and images[i].labels is not None
+                                      and int(predicted[i]) not in images[i].labels]
+        bar.update((len(images) - len(kept)) * len(method_specs))
+        explainers = {m: make_method(m, model, n_steps) for m in method_specs}
         for i in kept:
-            x, target = inputs[i : i + 1], predicted[i : i + 1]
+            image, target = images[i], predicted[i : i + 1].to(device)
+            pixels = prepare(image.pixels, model.size).to(device)
+            x = model.normalise(pixels[None])
             maps, titles = {}, {}
-            for method in method_names:
+            for method in method_specs:
                 label = method_label(method)
-                bar.set_postfix_str(f"{images[i].name} / {label}")
-                scored = score_method(model, explainers[method], x, target)
-                runs = result.curves.setdefault((model_name, label), ([], []))
-                runs[0].append(scored.insertion_curve.cpu())
-                runs[1].append(scored.deletion_curve.cpu())
-                result.records.append(Record(
-                    model_name, images[i].name, label, int(target), names[int(target)],
-                    float(probabilities[i, target]), scored.insertion, scored.deletion,
-                    scored.seconds,
-                ))
-                maps[label] = scored.attribution
-                titles[label] = scored.title(label)
+                bar.set_postfix_str(f"{model.name} {image.name} {label}")
+                if (model.name, image.name, label) in done:
+                    result.resumed += 1
+                    bar.update()
+                    continue
+                scored = score_method(model, explainers[method], x, target, pixels_per_step)
+                record = Record(model.name, image.name, label, int(target), names[int(target)],
+                                float(probabilities[i, target]), scored.insertion,
+                                scored.deletion, scored.seconds)
+                result.records.append(record)
+                if out_dir is not None:
+                    append_rows(out_dir, record, scored.insertion_curve, scored.deletion_curve)
+                maps[label], titles[label] = scored.attribution, scored.title(label)
                 bar.update()
-            if out_dir is not None:
+            full_view = "@" not in image.name or image.name.endswith("@1-c")
+            if out_dir is not None and heatmaps and maps and full_view:
                 plot_heatmaps(
-                    pixels[i], maps, titles,
-                    f"{model_name}: {images[i].name}, predicted {names[int(target)]} "
+                    pixels, maps, titles,
+                    f"{model.name}: {image.name}, predicted {names[int(target)]} "
                     f"({float(probabilities[i, target]):.2f})",
-                    out_dir / "heatmaps" / f"{model_name}_{images[i].name}.png",
+                    out_dir / "heatmaps" / f"{model.name}_{image.name}.png",
                 )
-        bar.close()
-        if out_dir is not None and kept:
-            curves = {label: runs for (m, label), runs in result.curves.items()
-                      if m == model_name}
-            plot_curves(curves, f"{model_name}: mean over {len(kept)} images",
-                        out_dir / f"curves_{model_name}.png")
+    bar.close()
     if out_dir is not None:
-        write_csv(result.records, out_dir / "results.csv")
+        rebuild(out_dir)
     return result
