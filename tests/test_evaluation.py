@@ -48,6 +48,21 @@ def test_every_method_explains_a_batch_with_finite_maps(method):
     assert attribution.abs().sum() > 0
 
 
+def test_normalised_images_go_through_captum_metrics_with_a_channels_last_model():
+    from captum.metrics import sensitivity_max
+
+    from captum_idg import IntegratedDecisionGradients
+
+    model = tiny_model()
+    model.module.to(memory_format=torch.channels_last)  # as load_model leaves it
+    x = model.normalise(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(2)))
+    assert x.is_contiguous()
+    idg = IntegratedDecisionGradients(model.module)
+    torch.manual_seed(0)
+    sens = sensitivity_max(idg.attribute, x, target=[1, 2], n_steps=4, n_perturb_samples=2)
+    assert sens.shape == (2,) and torch.isfinite(sens).all()
+
+
 def test_unknown_method_and_model():
     with pytest.raises(ValueError, match="method"):
         make_method("lime", tiny_model())
