@@ -241,7 +241,8 @@ def _cost_to_reach(by: Dict, label: str, target: float) -> Tuple[float, bool]:
 
 
 def plot(rows: List[Dict], suite: str, path: Path) -> None:
-    """Median error against mean cost, IG and IDG side by side."""
+    """Median (solid) and 90th-percentile (dashed) error against mean cost, IG and
+    IDG side by side."""
     rows = [r for r in rows if r["suite"] == suite]
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2), sharey=True)
     for axis, integrand in zip(axes, ("IG", "IDG")):
@@ -258,13 +259,16 @@ def plot(rows: List[Dict], suite: str, path: Path) -> None:
                 axis.plot(cost, np.median([r["error"] for r in mine[0]]), "*", ms=11,
                           label=label)
             else:
-                axis.plot([np.mean([r["cost"] for r in m]) for m in mine],
-                          [np.median([r["error"] for r in m]) for m in mine], "o-",
-                          label=label)
+                cost = [np.mean([r["cost"] for r in m]) for m in mine]
+                line, = axis.plot(cost, [np.median([r["error"] for r in m]) for m in mine],
+                                  "o-", label=label)
+                axis.plot(cost, [np.quantile([r["error"] for r in m], 0.9) for m in mine],
+                          "--", color=line.get_color(), alpha=0.7)
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
         axis.set_xlabel("gradient evaluations (probe included at 1/3 each)")
-        axis.set_title(f"{integrand}: median relative error")
+        axis.set_title(f"{integrand}: relative error, median (solid) and 90th percentile "
+                       "(dashed)", fontsize=10)
         axis.grid(alpha=0.3, which="both")
         axis.legend(fontsize=7)
     axes[0].set_ylabel("||A - A_ref|| / ||A_ref||")
