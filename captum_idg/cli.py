@@ -20,6 +20,7 @@ methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi, adaptive_
 MODELS_HELP = "efficientnet_lite0, efficientnet_lite1, or torchvision:ARCH:WEIGHTS.pth"
 DEMO_MODELS = ["efficientnet_lite0"]
 DEMO_METHODS = "idg,ig,idg_reference"
+DEMO_PIXELS_PER_STEP = 896  # 57 scores per curve instead of 225: AUCs within about 1e-3, 3x faster
 FULL_MODELS = ["efficientnet_lite0", "efficientnet_lite1"]
 
 
@@ -54,7 +55,8 @@ def _parser() -> argparse.ArgumentParser:
     bench.add_argument("images", nargs="*", help="JPEG/PNG files or folders of yours")
     mode = bench.add_mutually_exclusive_group()
     mode.add_argument("--demo", action="store_true",
-                      help=f"the scikit-image photos, {DEMO_MODELS[0]}, methods {DEMO_METHODS}")
+                      help=f"the scikit-image photos, {DEMO_MODELS[0]}, methods {DEMO_METHODS}, "
+                           f"{DEMO_PIXELS_PER_STEP} pixels per step of the curves")
     mode.add_argument("--full", action="store_true",
                       help="22 views of each scikit-image photo, both EfficientNet-Lite models, "
                            "the paper's methods, IDG's variants and the ablation")
@@ -141,8 +143,10 @@ def _benchmark(args: argparse.Namespace) -> int:
     from captum_idg.evaluation.runner import run_benchmark, shard
 
     index, count = _parse_shard(args.shard)
+    pixels_per_step = args.pixels_per_step
     if args.demo:
         models, methods = args.models or DEMO_MODELS, args.methods or DEMO_METHODS
+        pixels_per_step = pixels_per_step or DEMO_PIXELS_PER_STEP
     else:
         models, methods = args.models or FULL_MODELS, args.methods or ",".join(BENCHMARK_METHODS)
     methods = _method_list(methods) + (list(ABLATION_EXTRA) if args.ablation or args.full
@@ -160,7 +164,7 @@ def _benchmark(args: argparse.Namespace) -> int:
     out.mkdir(parents=True, exist_ok=True)
     result = run_benchmark(models, shard(images, index, count), methods, n_steps=args.n_steps,
                            out_dir=out, device=_device(args.device),
-                           pixels_per_step=args.pixels_per_step, max_images=args.max_images)
+                           pixels_per_step=pixels_per_step, max_images=args.max_images)
     for model, names in result.skipped.items():
         if names:
             print(f"{model}: skipped {len(names)} images not classified correctly: "

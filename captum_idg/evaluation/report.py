@@ -230,7 +230,7 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
     columns = min(panels, 5)
     rows = -(-panels // columns)
     figure, axes = plt.subplots(rows, columns, squeeze=False,
-                                figsize=(max(3.2 * columns, 8.0), 0.9 + 3.2 * rows))
+                                figsize=(max(3.2 * columns, 8.0), 1.2 + 3.2 * rows))
     axes = axes.flatten()
     axes[0].imshow(image)
     axes[0].set_title("image", fontsize=9)
@@ -248,7 +248,7 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
     figure.text(0.5, 0.01, "colour: |attribution| summed over channels, normalised per map; "
                 "ins: insertion AUC (higher is better), del: deletion AUC (lower is better)",
                 ha="center", fontsize=8)
-    figure.tight_layout(rect=(0, 0.03, 1, 0.97))
+    figure.tight_layout(rect=(0, 0.05, 1, 0.97))  # room for the note under the bars
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
