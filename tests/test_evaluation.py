@@ -105,6 +105,28 @@ def test_run_writes_table_csv_and_pictures(tmp_path):
     assert len(read_csv([tmp_path / "results.csv"])) == 2
 
 
+def test_a_resumed_image_keeps_every_method_in_its_heatmap(tmp_path, monkeypatch):
+    import captum_idg.evaluation.runner as runner
+
+    drawn = []
+    monkeypatch.setattr(runner, "plot_heatmaps",
+                        lambda pixels, maps, titles, *rest: drawn.append((maps, titles)))
+    image = LabeledImage("mine", demo_images()[0].pixels)
+    run_benchmark([tiny_model()], [image], ["saliency"], n_steps=4, out_dir=tmp_path,
+                  progress=False)
+    first = drawn[-1][0]["Saliency"]
+    run_benchmark([tiny_model()], [image], ["saliency", "idg"], n_steps=4, out_dir=tmp_path,
+                  progress=False)
+    maps, titles = drawn[-1]
+    assert list(maps) == ["Saliency", "IDG"]  # not only the method added by the rerun
+    torch.testing.assert_close(maps["Saliency"], first)
+    saliency = next(r for r in read_csv([tmp_path / "results.csv"]) if r.method == "Saliency")
+    assert f"ins {saliency.insertion:.3f}" in titles["Saliency"]
+    run_benchmark([tiny_model()], [image], ["saliency", "idg"], n_steps=4, out_dir=tmp_path,
+                  progress=False)
+    assert len(drawn) == 2  # nothing new: the figure is left as it is
+
+
 def test_a_row_cut_short_by_a_stopped_run_is_skipped(tmp_path):
     write_csv([Record("m", "a", "IG", 1, "c", 0.5, 0.3, 0.1, 1.0)], tmp_path / "results.csv")
     with open(tmp_path / "results.csv", "a") as f:

@@ -55,7 +55,11 @@ class ScoredAttribution:
         return float(curve_auc(self.deletion_curve))
 
     def title(self, label: str) -> str:
-        return f"{label}\nins {self.insertion:.3f}  del {self.deletion:.3f}"
+        return heatmap_title(label, self.insertion, self.deletion)
+
+
+def heatmap_title(label: str, insertion: float, deletion: float) -> str:
+    return f"{label}\nins {insertion:.3f}  del {deletion:.3f}"
 
 
 def score_method(model: ImageModel, explain: Explain, x: Tensor, target: Tensor,
@@ -119,11 +123,11 @@ def run_benchmark(
     check_methods(method_specs)
     names = categories()
     result = BenchmarkResult()
-    done = set()
+    done: Dict[tuple, Record] = {}
     if out_dir is not None:
         (out_dir / "heatmaps").mkdir(parents=True, exist_ok=True)
         if (out_dir / "results.csv").exists():
-            done = {r.key for r in read_csv([out_dir / "results.csv"])}
+            done = {r.key: r for r in read_csv([out_dir / "results.csv"])}
     bar = tqdm(total=len(models) * len(images) * len(method_specs), disable=not progress,
                desc="benchmark", unit="run", dynamic_ncols=True)
     for spec in models:
@@ -141,12 +145,14 @@ def run_benchmark(
             image, target = images[i], predicted[i : i + 1].to(device)
             pixels = prepare(image.pixels, model.size).to(device)
             x = model.normalise(pixels[None])
-            maps, titles = {}, {}
+            maps, titles, resumed = {}, {}, {}
             for method in method_specs:
                 label = method_label(method)
                 bar.set_postfix_str(f"{model.name} {image.name} {label}")
                 if (model.name, image.name, label) in done:
                     result.resumed += 1
+                    resumed[method] = done[model.name, image.name, label]
+                    maps[label] = None  # keeps the figure's column order
                     bar.update()
                     continue
                 scored = score_method(model, explainers[method], x, target, pixels_per_step)
@@ -159,7 +165,11 @@ def run_benchmark(
                 maps[label], titles[label] = scored.attribution, scored.title(label)
                 bar.update()
             full_view = "@" not in image.name or image.name.endswith("@1-c")
-            if out_dir is not None and heatmaps and maps and full_view:
+            if out_dir is not None and heatmaps and len(resumed) < len(maps) and full_view:
+                for method, record in resumed.items():  # redrawn whole: explain them again
+                    label = method_label(method)
+                    maps[label] = explainers[method](x, target).detach()[0]
+                    titles[label] = heatmap_title(label, record.insertion, record.deletion)
                 plot_heatmaps(
                     pixels, maps, titles,
                     f"{model.name}: {image.name}, predicted {names[int(target)]} "
