@@ -143,6 +143,7 @@ def test_paired_table_against_ig_and_the_sign_test():
     table = paired_table(records).splitlines()
     fields = table[2].split()
     assert fields[1] == "B" and fields[2] == "5" and fields[3] == "+0.0400"
+    assert fields[6] == "[-0.0800," and fields[7] == "+0.1000]"  # every image its own photo
     assert fields[-3:] == ["4", "1", f"{sign_test(4, 1):.2g}"]
     assert sign_test(4, 1) == pytest.approx(2 * 6 / 32)  # two-sided binomial
     assert sign_test(10, 0) == pytest.approx(2 / 1024) and sign_test(0, 0) == 1.0
@@ -171,6 +172,24 @@ def test_summary_table_and_interval():
     mean, low, high = mean_interval([0.2, 0.4, 0.6, 0.8])
     assert mean == pytest.approx(0.5) and 0.2 <= low < mean < high <= 0.8
     assert math.isnan(mean_interval([1.0])[1])
+
+
+def test_interval_by_photo_resamples_whole_photos():
+    # two photos, three views each: the slow obvious cluster bootstrap
+    values = [0.1, 0.2, 0.3, 0.7, 0.8, 0.9]
+    groups = ["a", "a", "a", "b", "b", "b"]
+    rng = np.random.default_rng(0)
+    draws = []
+    for _ in range(4000):
+        picked = rng.integers(0, 2, size=2)
+        chosen = [v for k in picked for v, g in zip(values, groups) if g == "ab"[k]]
+        draws.append(sum(chosen) / len(chosen))
+    mean, low, high = mean_interval(values, groups)
+    assert mean == pytest.approx(0.5)
+    assert (low, high) == pytest.approx(tuple(np.percentile(draws, [2.5, 97.5])))
+    assert low == pytest.approx(0.2) and high == pytest.approx(0.8)  # photo means only
+    assert mean_interval(values)[1] > low + 0.03  # as independent images: narrower
+    assert math.isnan(mean_interval(values, ["a"] * 6)[1])  # one photo: no interval
 
 
 def test_shards_split_images_and_merge_back(tmp_path):

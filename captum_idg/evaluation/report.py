@@ -103,15 +103,26 @@ def read_curves(path: Path) -> Dict[Tuple[str, str, str], Tuple[List[float], Lis
     return curves
 
 
-def mean_interval(values: Sequence[float], resamples: int = RESAMPLES
-                  ) -> Tuple[float, float, float]:
-    """Mean and 95% bootstrap percentile interval of the mean."""
+def mean_interval(values: Sequence[float], groups: Optional[Sequence[str]] = None,
+                  resamples: int = RESAMPLES) -> Tuple[float, float, float]:
+    """Mean and 95% bootstrap percentile interval of the mean. With ``groups``
+    (for views, the photo each came from) whole groups are resampled, so
+    views of one photo count as the correlated sample they are."""
     data = np.asarray(values, dtype=np.float64)
-    if len(data) < 2:
+    _, group = np.unique(np.asarray(groups if groups is not None else np.arange(len(data))),
+                         return_inverse=True)
+    count = int(group.max()) + 1 if len(data) else 0
+    if count < 2:
         return float(data.mean()), math.nan, math.nan
-    draws = np.random.default_rng(0).choice(data, size=(resamples, len(data))).mean(axis=1)
-    low, high = np.percentile(draws, [2.5, 97.5])
+    sums, sizes = np.bincount(group, data, count), np.bincount(group, minlength=count)
+    picks = np.random.default_rng(0).integers(0, count, size=(resamples, count))
+    low, high = np.percentile(sums[picks].sum(axis=1) / sizes[picks].sum(axis=1), [2.5, 97.5])
     return float(data.mean()), float(low), float(high)
+
+
+def photo(image: str) -> str:
+    """The photo a view was cut from (``chelsea@0.8-tl-m`` -> ``chelsea``)."""
+    return image.split("@", 1)[0]
 
 
 def sign_test(wins: int, losses: int) -> float:
@@ -159,10 +170,12 @@ def summary_table(records: Sequence[Record]) -> str:
 def paired_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> str:
     """Per-image paired differences of insertion - deletion against ``baseline``
     (method minus baseline, so above 0 is better than it): mean with a 95%
-    bootstrap interval, the mean differences of insertion and of deletion,
-    wins / losses, and a two-sided sign test."""
+    bootstrap interval over images and one over photos (views of a photo
+    resampled together), the mean differences of insertion and of deletion,
+    wins / losses, and a two-sided sign test (over images)."""
     lines = [f"{'model':20} {'method':22} {'pairs':>5} {'d(ins-del) (95% CI)':>26} "
-             f"{'d ins':>7} {'d del':>7} {'wins':>5} {'losses':>6} {'sign p':>8}"]
+             f"{'CI by photo':>18} {'d ins':>7} {'d del':>7} {'wins':>5} {'losses':>6} "
+             f"{'sign p':>8}"]
     for model, methods in _groups(records).items():
         if baseline not in methods:
             continue
@@ -177,14 +190,16 @@ def paired_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> 
             d_ins = np.mean([by_image[i].insertion - reference[i].insertion for i in images])
             d_del = np.mean([by_image[i].deletion - reference[i].deletion for i in images])
             wins, losses = sum(s > 0 for s in score), sum(s < 0 for s in score)
-            rows.append((method, len(images), mean_interval(score), d_ins, d_del, wins, losses))
+            by_photo = mean_interval(score, [photo(i) for i in images])
+            rows.append((method, len(images), mean_interval(score), by_photo, d_ins, d_del,
+                         wins, losses))
         rows.sort(key=lambda row: -row[2][0])
         lines.append("-" * len(lines[0]))
-        for method, n, (mean, low, high), d_ins, d_del, wins, losses in rows:
+        for method, n, (mean, low, high), (_, p_low, p_high), d_ins, d_del, wins, losses in rows:
             interval = f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
-            lines.append(f"{model:20} {method:22} {n:5d} {interval:>26} {d_ins:+7.3f} "
-                         f"{d_del:+7.3f} {wins:5d} {losses:6d} "
-                         f"{sign_test(wins, losses):8.2g}")
+            lines.append(f"{model:20} {method:22} {n:5d} {interval:>26} "
+                         f"{f'[{p_low:+.4f}, {p_high:+.4f}]':>18} {d_ins:+7.3f} {d_del:+7.3f} "
+                         f"{wins:5d} {losses:6d} {sign_test(wins, losses):8.2g}")
     return "\n".join(lines)
 
 
