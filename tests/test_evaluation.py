@@ -19,7 +19,10 @@ from captum_idg.evaluation.models import LITE_MEAN, LITE_STD, ImageModel, load_m
 from captum_idg.evaluation.report import (
     Record,
     mean_interval,
+    paired,
     paired_table,
+    photo_table,
+    plot_paired,
     read_csv,
     read_curves,
     sign_test,
@@ -147,6 +150,42 @@ def test_paired_table_against_ig_and_the_sign_test():
     assert fields[-3:] == ["4", "1", f"{sign_test(4, 1):.2g}"]
     assert sign_test(4, 1) == pytest.approx(2 * 6 / 32)  # two-sided binomial
     assert sign_test(10, 0) == pytest.approx(2 / 1024) and sign_test(0, 0) == 1.0
+
+
+def test_per_photo_table_and_paired_picture(tmp_path):
+    # two methods against IG on random views of three photos: the slow obvious loop
+    rng = np.random.default_rng(5)
+    records, views_of = [], {"cat": 4, "cup": 3, "rocket": 1}
+    for name, count in views_of.items():
+        for v in range(count):
+            image = f"{name}@0.8-c{v}"
+            for method in ("IG", "A", "B"):
+                if method == "B" and name == "cup":
+                    continue  # B never ran on cup
+                ins, dele = rng.uniform(0.2, 0.9), rng.uniform(0.0, 0.2)
+                records.append(Record("m", image, method, 1, "c", 0.5, ins, dele, 1.0))
+    score = {(r.image, r.method): r.insertion - r.deletion for r in records}
+    rows = {row.method: row for row in paired(records)}
+    table = photo_table(records).splitlines()
+    header = table[0].split()
+    assert header[0] == "m" and set(header[1:]) == {"A", "B"}
+    ends = [table[0].index(f" {method}") + len(method) + 1 for method in header[1:]]
+    for line in table[1:]:
+        name = line.split()[0]
+        for method, start, end in zip(header[1:], [20] + ends, ends):
+            cell = line[start:end].split()
+            expected = [score[f"{name}@0.8-c{v}", method] - score[f"{name}@0.8-c{v}", "IG"]
+                        for v in range(views_of[name]) if (f"{name}@0.8-c{v}", method) in score]
+            if not expected:
+                assert cell == ["-"]
+                continue
+            assert float(cell[0]) == pytest.approx(np.mean(expected), abs=5e-5)
+            assert cell[1] == f"({len(expected)})"
+    assert len(rows["A"].scores) == 8 and len(rows["B"].scores) == 5
+    assert rows["A"].wins + rows["A"].losses == 8
+    plot_paired(list(rows.values()), tmp_path / "paired.png")
+    with Image.open(tmp_path / "paired.png") as picture:
+        assert picture.size[0] > 300 and np.asarray(picture).std() > 0
 
 
 def test_views_of_a_photo():

@@ -167,6 +167,51 @@ def summary_table(records: Sequence[Record]) -> str:
     return "\n".join(lines)
 
 
+@dataclass
+class Paired:
+    """One method against the baseline on the images both have."""
+
+    model: str
+    method: str
+    scores: Dict[str, float]  # image -> insertion - deletion, method minus baseline
+    d_ins: float
+    d_del: float
+    interval: Tuple[float, float, float]  # mean, 95% bootstrap interval over images
+    photo_interval: Tuple[float, float, float]  # whole photos resampled
+
+    @property
+    def wins(self) -> int:
+        return sum(s > 0 for s in self.scores.values())
+
+    @property
+    def losses(self) -> int:
+        return sum(s < 0 for s in self.scores.values())
+
+
+def paired(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> List[Paired]:
+    """Every method against ``baseline`` on the images both have, per model,
+    best mean paired difference first."""
+    result = []
+    for model, methods in _groups(records).items():
+        reference = methods.get(baseline, {})
+        rows = []
+        for method, by_image in methods.items():
+            images = [i for i in by_image if i in reference and method != baseline]
+            if not images:
+                continue
+            scores = {i: by_image[i].insertion - by_image[i].deletion
+                      - (reference[i].insertion - reference[i].deletion) for i in images}
+            rows.append(Paired(
+                model, method, scores,
+                float(np.mean([by_image[i].insertion - reference[i].insertion for i in images])),
+                float(np.mean([by_image[i].deletion - reference[i].deletion for i in images])),
+                mean_interval(list(scores.values())),
+                mean_interval(list(scores.values()), [photo(i) for i in images]),
+            ))
+        result += sorted(rows, key=lambda row: -row.interval[0])
+    return result
+
+
 def paired_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> str:
     """Per-image paired differences of insertion - deletion against ``baseline``
     (method minus baseline, so above 0 is better than it): mean with a 95%
@@ -176,31 +221,66 @@ def paired_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> 
     lines = [f"{'model':20} {'method':22} {'pairs':>5} {'d(ins-del) (95% CI)':>26} "
              f"{'CI by photo':>18} {'d ins':>7} {'d del':>7} {'wins':>5} {'losses':>6} "
              f"{'sign p':>8}"]
-    for model, methods in _groups(records).items():
-        if baseline not in methods:
-            continue
-        reference = methods[baseline]
-        rows = []
-        for method, by_image in methods.items():
-            images = [i for i in by_image if i in reference and method != baseline]
-            if not images:
-                continue
-            score = [by_image[i].insertion - by_image[i].deletion
-                     - (reference[i].insertion - reference[i].deletion) for i in images]
-            d_ins = np.mean([by_image[i].insertion - reference[i].insertion for i in images])
-            d_del = np.mean([by_image[i].deletion - reference[i].deletion for i in images])
-            wins, losses = sum(s > 0 for s in score), sum(s < 0 for s in score)
-            by_photo = mean_interval(score, [photo(i) for i in images])
-            rows.append((method, len(images), mean_interval(score), by_photo, d_ins, d_del,
-                         wins, losses))
-        rows.sort(key=lambda row: -row[2][0])
-        lines.append("-" * len(lines[0]))
-        for method, n, (mean, low, high), (_, p_low, p_high), d_ins, d_del, wins, losses in rows:
-            interval = f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
-            lines.append(f"{model:20} {method:22} {n:5d} {interval:>26} "
-                         f"{f'[{p_low:+.4f}, {p_high:+.4f}]':>18} {d_ins:+7.3f} {d_del:+7.3f} "
-                         f"{wins:5d} {losses:6d} {sign_test(wins, losses):8.2g}")
+    model = None
+    for row in paired(records, baseline):
+        if row.model != model:
+            lines.append("-" * len(lines[0]))
+            model = row.model
+        (mean, low, high), (_, p_low, p_high) = row.interval, row.photo_interval
+        interval = f"{mean:+.4f} [{low:+.4f}, {high:+.4f}]"
+        lines.append(f"{row.model:20} {row.method:22} {len(row.scores):5d} {interval:>26} "
+                     f"{f'[{p_low:+.4f}, {p_high:+.4f}]':>18} {row.d_ins:+7.3f} "
+                     f"{row.d_del:+7.3f} {row.wins:5d} {row.losses:6d} "
+                     f"{sign_test(row.wins, row.losses):8.2g}")
     return "\n".join(lines)
+
+
+def photo_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> str:
+    """The mean paired difference against ``baseline`` on each photo's views
+    (their number in brackets), one column per method: shows whether a verdict
+    is carried by a few photos."""
+    lines: List[str] = []
+    rows = paired(records, baseline)
+    for model in dict.fromkeys(row.model for row in rows):
+        mine = [row for row in rows if row.model == model]
+        width = max(13, *(len(row.method) for row in mine)) + 3
+        lines.append(f"{model:20}" + "".join(f"{row.method:>{width}}" for row in mine))
+        for name in sorted({photo(i) for row in mine for i in row.scores}):
+            cells = []
+            for row in mine:
+                views = [s for i, s in row.scores.items() if photo(i) == name]
+                cells.append(f"{np.mean(views):+.4f} ({len(views)})" if views else "-")
+            lines.append(f"  {name:18}" + "".join(f"{cell:>{width}}" for cell in cells))
+    return "\n".join(lines)
+
+
+def plot_paired(rows: Sequence[Paired], path: Path, baseline: str = BASELINE_METHOD) -> None:
+    """Each method's mean paired difference against ``baseline`` with its 95%
+    intervals over images (thick) and over photos (thin), a panel per model."""
+    models = list(dict.fromkeys(row.model for row in rows))
+    most = max(sum(row.model == model for row in rows) for model in models)
+    figure, axes = plt.subplots(1, len(models), squeeze=False, sharex=True,
+                                figsize=(6.0 * len(models), 1.6 + 0.45 * most))
+    for axis, model in zip(axes[0], models):
+        mine = [row for row in rows if row.model == model][::-1]  # best on top
+        for y, row in enumerate(mine):
+            axis.plot(row.photo_interval[1:], [y, y], color="0.65", linewidth=1.2,
+                      label="95% CI over photos" if y == 0 else None)
+            axis.plot(row.interval[1:], [y, y], color="tab:blue", linewidth=5, alpha=0.8,
+                      label="95% CI over images" if y == 0 else None)
+            axis.plot(row.interval[0], y, "o", color="black", markersize=4)
+        axis.axvline(0.0, color="tab:red", linewidth=1)
+        axis.set_ylim(-0.6, most - 0.4)  # the same spacing in every panel
+        axis.set_yticks(range(len(mine)), [f"{row.method} ({len(row.scores)})" for row in mine])
+        axis.set_xlabel(f"insertion - deletion, method minus {baseline} (right: better)")
+        axis.set_title(model)
+        axis.grid(axis="x", alpha=0.3)
+    axes[0][0].legend(fontsize=7, loc="lower right")
+    figure.suptitle(f"Paired against {baseline}: mean per image and 95% bootstrap intervals "
+                    "(number of images in brackets)", fontsize=9)
+    figure.tight_layout()
+    figure.savefig(path, dpi=110)
+    plt.close(figure)
 
 
 def _cell(stat: Tuple[float, float, float], best: bool) -> str:
@@ -270,15 +350,21 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
 
 def rebuild(out: Path) -> str:
     """Tables and plots of ``out`` from its ``results.csv`` and ``curves.jsonl``:
-    writes ``table.txt``, ``paired.txt`` and ``curves_MODEL.png``; returns the text."""
+    writes ``table.txt``, ``paired.txt``, ``photos.txt``, ``paired.png`` and
+    ``curves_MODEL.png``; returns the text."""
     records = read_csv([out / "results.csv"])
     if not records:
         return ""
     text = summary_table(records)
-    paired = paired_table(records)
+    pairs, by_photo = paired_table(records), photo_table(records)
     (out / "table.txt").write_text(text + "\n")
-    (out / "paired.txt").write_text(paired + "\n")
+    (out / "paired.txt").write_text(pairs + "\n")
+    (out / "photos.txt").write_text(by_photo + "\n")
+    rows = paired(records)
+    if rows:
+        plot_paired(rows, out / "paired.png")
     curves = read_curves(out / "curves.jsonl")
     for model in dict.fromkeys(r.model for r in records):
         plot_curves(curves, model, out / f"curves_{model}.png")
-    return text + "\n\n" + f"Paired against {BASELINE_METHOD}, per image:\n" + paired
+    return (f"{text}\n\nPaired against {BASELINE_METHOD}, per image:\n{pairs}\n\n"
+            f"Per photo (views in brackets):\n{by_photo}")
