@@ -86,10 +86,14 @@ def _parser() -> argparse.ArgumentParser:
     report = commands.add_parser(
         "report", formatter_class=formatter,
         help="rebuild the tables and plots of a benchmark folder",
-        description="Writes table.txt, paired.txt and curves_MODEL.png from OUT/results.csv "
-                    "and OUT/curves.jsonl, and prints the tables.")
+        description="Writes table.txt, paired.txt, photos.txt, paired.png and "
+                    "curves_MODEL.png from OUT/results.csv and OUT/curves.jsonl, and prints "
+                    "the tables.")
     report.add_argument("out", type=Path, nargs="?", default=Path("benchmark-out"),
                         help="a benchmark's output folder")
+    report.add_argument("--against", default="ig",
+                        help="the method every other is paired against; other than ig, the "
+                             "paired files are named paired_vs_LABEL.txt, ...")
 
     merge = commands.add_parser(
         "merge", formatter_class=formatter, help="merge the folders of shards into one",
@@ -175,7 +179,9 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _report(args: argparse.Namespace) -> int:
-    return _print_report(args.out)
+    from captum_idg.evaluation.methods import method_label
+
+    return _print_report(args.out, method_label(args.against))
 
 
 def _merge(args: argparse.Namespace) -> int:
@@ -191,17 +197,17 @@ def _merge(args: argparse.Namespace) -> int:
     return _print_report(args.out)
 
 
-def _print_report(out: Path) -> int:
-    from captum_idg.evaluation.report import rebuild
+def _print_report(out: Path, baseline: Optional[str] = None) -> int:
+    from captum_idg.evaluation.report import BASELINE_METHOD, rebuild
 
     if not (out / "results.csv").exists():
         raise ValueError(f"no results.csv in {out}")
-    text = rebuild(out)
+    text = rebuild(out, baseline or BASELINE_METHOD)
     if not text:
         print("no image was explained")
         return 1
     print(text)
-    print(f"written: {out / 'results.csv'}, {out / 'table.txt'}, {out / 'paired.txt'}")
+    print(f"written: tables and pictures in {out}")
     return 0
 
 

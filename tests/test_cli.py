@@ -72,6 +72,7 @@ def test_explain_takes_any_image_and_reports_bad_files(tmp_path):
     (["explain"], "give image files"),
     (["benchmark", "--demo", "--methods", "idg:x"], "steps after ':'"),
     (["report", "nowhere"], "no results.csv"),
+    (["report", "nowhere", "--against", "lime"], "unknown method 'lime'"),
 ])
 def test_argument_errors(args, message):
     done = run(*args)

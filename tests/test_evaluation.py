@@ -25,6 +25,7 @@ from captum_idg.evaluation.report import (
     plot_paired,
     read_csv,
     read_curves,
+    rebuild,
     sign_test,
     summary_table,
     write_csv,
@@ -186,6 +187,24 @@ def test_per_photo_table_and_paired_picture(tmp_path):
     plot_paired(list(rows.values()), tmp_path / "paired.png")
     with Image.open(tmp_path / "paired.png") as picture:
         assert picture.size[0] > 300 and np.asarray(picture).std() > 0
+
+
+def test_report_against_another_method(tmp_path):
+    records = [Record("m", f"v{i}", method, 1, "c", 0.5, score, 0.1, 1.0)
+               for i in range(4) for method, score in (("IG", 0.3), ("Guided IG", 0.2),
+                                                       ("IDG", 0.4 + 0.01 * i))]
+    write_csv(records, tmp_path / "results.csv")
+    text = rebuild(tmp_path, "Guided IG")
+    assert "Paired against Guided IG" in text
+    pairs = text.split("Paired against")[1].splitlines()
+    row = next(line for line in pairs if " IDG " in line and "[" in line)
+    assert row.split()[1:4] == ["IDG", "4", "+0.2150"]  # against Guided IG, not IG
+    for name in ("paired_vs_Guided_IG.txt", "photos_vs_Guided_IG.txt", "paired_vs_Guided_IG.png",
+                 "table.txt"):
+        assert (tmp_path / name).exists()
+    assert not (tmp_path / "paired.txt").exists()
+    with pytest.raises(ValueError, match="no rows of the method 'AGI'"):
+        rebuild(tmp_path, "AGI")
 
 
 def test_views_of_a_photo():

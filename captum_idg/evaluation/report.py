@@ -9,6 +9,7 @@ was stopped loses nothing but the row in progress.
 import csv
 import json
 import math
+import re
 from dataclasses import asdict, dataclass, fields
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
@@ -348,23 +349,27 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
     plt.close(figure)
 
 
-def rebuild(out: Path) -> str:
+def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     """Tables and plots of ``out`` from its ``results.csv`` and ``curves.jsonl``:
     writes ``table.txt``, ``paired.txt``, ``photos.txt``, ``paired.png`` and
-    ``curves_MODEL.png``; returns the text."""
+    ``curves_MODEL.png``; returns the text. Against another ``baseline`` than IG
+    (a method label), the paired files are ``paired_vs_LABEL.txt`` and so on."""
     records = read_csv([out / "results.csv"])
     if not records:
         return ""
+    if baseline != BASELINE_METHOD and baseline not in {r.method for r in records}:
+        raise ValueError(f"no rows of the method {baseline!r} in {out / 'results.csv'}")
+    suffix = "" if baseline == BASELINE_METHOD else "_vs_" + re.sub(r"\W+", "_", baseline)
     text = summary_table(records)
-    pairs, by_photo = paired_table(records), photo_table(records)
+    pairs, by_photo = paired_table(records, baseline), photo_table(records, baseline)
     (out / "table.txt").write_text(text + "\n")
-    (out / "paired.txt").write_text(pairs + "\n")
-    (out / "photos.txt").write_text(by_photo + "\n")
-    rows = paired(records)
+    (out / f"paired{suffix}.txt").write_text(pairs + "\n")
+    (out / f"photos{suffix}.txt").write_text(by_photo + "\n")
+    rows = paired(records, baseline)
     if rows:
-        plot_paired(rows, out / "paired.png")
+        plot_paired(rows, out / f"paired{suffix}.png", baseline)
     curves = read_curves(out / "curves.jsonl")
-    for model in dict.fromkeys(r.model for r in records):
+    for model in dict.fromkeys(model for model, _, _ in curves):
         plot_curves(curves, model, out / f"curves_{model}.png")
-    return (f"{text}\n\nPaired against {BASELINE_METHOD}, per image:\n{pairs}\n\n"
+    return (f"{text}\n\nPaired against {baseline}, per image:\n{pairs}\n\n"
             f"Per photo (views in brackets):\n{by_photo}")
