@@ -14,7 +14,12 @@ from captum_idg.evaluation.images import (
     load_image,
     views,
 )
-from captum_idg.evaluation.methods import DEFAULT_METHODS, make_method
+from captum_idg.evaluation.methods import (
+    DEFAULT_METHODS,
+    make_method,
+    method_label,
+    method_spec,
+)
 from captum_idg.evaluation.models import LITE_MEAN, LITE_STD, ImageModel, load_model
 from captum_idg.evaluation.report import (
     Record,
@@ -113,22 +118,37 @@ def test_a_resumed_image_keeps_every_method_in_its_heatmap(tmp_path, monkeypatch
     import captum_idg.evaluation.runner as runner
 
     drawn = []
-    monkeypatch.setattr(runner, "plot_heatmaps",
-                        lambda pixels, maps, titles, *rest: drawn.append((maps, titles)))
+
+    def plot(pixels, maps, titles, suptitle, path):
+        drawn.append((maps, titles))
+        path.touch()
+
+    monkeypatch.setattr(runner, "plot_heatmaps", plot)
     image = LabeledImage("mine", demo_images()[0].pixels)
-    run_benchmark([tiny_model()], [image], ["saliency"], n_steps=4, out_dir=tmp_path,
-                  progress=False)
-    first = drawn[-1][0]["Saliency"]
-    run_benchmark([tiny_model()], [image], ["saliency", "idg"], n_steps=4, out_dir=tmp_path,
-                  progress=False)
+    run = lambda specs: run_benchmark([tiny_model()], [image], specs, n_steps=4,  # noqa: E731
+                                      out_dir=tmp_path, progress=False)
+    run(["saliency", "idg_uniform:3"])
+    first = drawn[-1][0]
+    run(["idg"])  # a later run with only a new method
     maps, titles = drawn[-1]
-    assert list(maps) == ["Saliency", "IDG"]  # not only the method added by the rerun
-    torch.testing.assert_close(maps["Saliency"], first)
+    assert list(maps) == ["Saliency", "IDG uniform (3)", "IDG"]  # earlier rows first
+    for label in ("Saliency", "IDG uniform (3)"):  # explained again, with their own steps
+        torch.testing.assert_close(maps[label], first[label])
     saliency = next(r for r in read_csv([tmp_path / "results.csv"]) if r.method == "Saliency")
     assert f"ins {saliency.insertion:.3f}" in titles["Saliency"]
-    run_benchmark([tiny_model()], [image], ["saliency", "idg"], n_steps=4, out_dir=tmp_path,
-                  progress=False)
+    run(["saliency", "idg"])
     assert len(drawn) == 2  # nothing new: the figure is left as it is
+    (tmp_path / "heatmaps" / "tiny_mine.png").unlink()
+    run(["saliency"])  # a missing figure is drawn again, with every method
+    assert len(drawn) == 3 and list(drawn[-1][0]) == ["Saliency", "IDG uniform (3)", "IDG"]
+
+
+def test_method_spec_inverts_the_label():
+    for spec in ("idg", "idg_uniform:256", "guided_ig", "ig:16", "saliency"):
+        assert method_spec(method_label(spec)) == spec
+    for label in ("LIME", "IDG (x", "Saliency (3)"):
+        with pytest.raises(ValueError):
+            method_spec(label)
 
 
 def test_a_row_cut_short_by_a_stopped_run_is_skipped(tmp_path):

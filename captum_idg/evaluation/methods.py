@@ -152,6 +152,15 @@ def method_label(spec: str) -> str:
     return METHODS[name].label + (f" ({steps})" if steps else "")
 
 
+def method_spec(label: str) -> str:
+    """The registry spec whose :func:`method_label` is ``label`` (its inverse)."""
+    base, _, steps = label.partition(" (")
+    name = next((key for key, method in METHODS.items() if method.label == base), None)
+    if name is None or (steps and not steps.endswith(")")):
+        raise ValueError(f"no method has the label {label!r}")
+    return check_methods([f"{name}:{steps[:-1]}" if steps else name])[0]
+
+
 def make_method(spec: str, model: ImageModel, n_steps: int = 50,
                 internal_batch_size: Optional[int] = INTERNAL_BATCH_SIZE) -> Explain:
     """``explain(x, target)`` for the method ``spec`` on ``model``; ``n_steps``

@@ -15,7 +15,13 @@ from torch import Tensor
 from tqdm import tqdm
 
 from captum_idg.evaluation.images import LabeledImage, prepare
-from captum_idg.evaluation.methods import Explain, check_methods, make_method, method_label
+from captum_idg.evaluation.methods import (
+    Explain,
+    check_methods,
+    make_method,
+    method_label,
+    method_spec,
+)
 from captum_idg.evaluation.models import ImageModel, categories, load_model
 from captum_idg.evaluation.report import (
     Record,
@@ -79,6 +85,11 @@ def score_method(model: ImageModel, explain: Explain, x: Tensor, target: Tensor,
     return ScoredAttribution(attribution[0], insertion, deletion, seconds)
 
 
+def full_view(image: LabeledImage) -> bool:
+    """An image of the user's or the whole-photo view (``name@1-c``): the ones drawn."""
+    return "@" not in image.name or image.name.endswith("@1-c")
+
+
 def shard(items: Sequence, index: int, count: int) -> list:
     """Every ``count``-th item from ``index``: the part of shard ``index``."""
     if not 0 <= index < count:
@@ -116,7 +127,9 @@ def run_benchmark(
     labels are unknown) with every method, for the predicted class, and scores
     each explanation by insertion and deletion AUC. With ``out_dir``, appends
     each row as it finishes (skipping rows already there), draws a heatmap grid
-    per image (``heatmaps``, full views only) and rebuilds the tables and
+    per image (``heatmaps``, full views only) with every method that has a row
+    (again when this run adds one or the picture is missing; methods of earlier
+    runs are explained again, with ``n_steps``) and rebuilds the tables and
     curves at the end. ``max_images``: at most this many correctly classified
     images per model, the first in ``images``' order.
     """
@@ -145,14 +158,12 @@ def run_benchmark(
             image, target = images[i], predicted[i : i + 1].to(device)
             pixels = prepare(image.pixels, model.size).to(device)
             x = model.normalise(pixels[None])
-            maps, titles, resumed = {}, {}, {}
+            maps, titles = {}, {}
             for method in method_specs:
                 label = method_label(method)
                 bar.set_postfix_str(f"{model.name} {image.name} {label}")
                 if (model.name, image.name, label) in done:
                     result.resumed += 1
-                    resumed[method] = done[model.name, image.name, label]
-                    maps[label] = None  # keeps the figure's column order
                     bar.update()
                     continue
                 scored = score_method(model, explainers[method], x, target, pixels_per_step)
@@ -164,17 +175,22 @@ def run_benchmark(
                     append_rows(out_dir, record, scored.insertion_curve, scored.deletion_curve)
                 maps[label], titles[label] = scored.attribution, scored.title(label)
                 bar.update()
-            full_view = "@" not in image.name or image.name.endswith("@1-c")
-            if out_dir is not None and heatmaps and len(resumed) < len(maps) and full_view:
-                for method, record in resumed.items():  # redrawn whole: explain them again
-                    label = method_label(method)
-                    maps[label] = explainers[method](x, target).detach()[0]
-                    titles[label] = heatmap_title(label, record.insertion, record.deletion)
+            if out_dir is None or not heatmaps or not full_view(image):
+                continue
+            path = out_dir / "heatmaps" / f"{model.name}_{image.name}.png"
+            if maps or not path.exists():  # every method with a row, this run's last
+                drawn = {}
+                for record in done.values():
+                    if (record.model, record.image) == (model.name, image.name):
+                        spec = method_spec(record.method)
+                        explain = explainers.get(spec) or make_method(spec, model, n_steps)
+                        drawn[record.method] = explain(x, target).detach()[0]
+                        titles[record.method] = heatmap_title(record.method, record.insertion,
+                                                              record.deletion)
                 plot_heatmaps(
-                    pixels, maps, titles,
+                    pixels, {**drawn, **maps}, titles,
                     f"{model.name}: {image.name}, predicted {names[int(target)]} "
-                    f"({float(probabilities[i, target]):.2f})",
-                    out_dir / "heatmaps" / f"{model.name}_{image.name}.png",
+                    f"({float(probabilities[i, target]):.2f})", path,
                 )
     bar.close()
     if out_dir is not None:
