@@ -164,7 +164,7 @@ def test_paired_table_against_ig_and_the_sign_test():
     for i, edge in enumerate([0.1, 0.1, 0.1, 0.1, -0.2]):
         records.append(Record("m", f"im{i}", "IG", 1, "c", 0.5, 0.4, 0.1, 1.0))
         records.append(Record("m", f"im{i}", "B", 1, "c", 0.5, 0.4 + edge, 0.1, 1.0))
-    table = paired_table(records).splitlines()
+    table = paired_table(paired(records)).splitlines()
     fields = table[2].split()
     assert fields[1] == "B" and fields[2] == "5" and fields[3] == "+0.0400"
     assert fields[6] == "[-0.0800," and fields[7] == "+0.1000]"  # every image its own photo
@@ -187,7 +187,7 @@ def test_per_photo_table_and_paired_picture(tmp_path):
                 records.append(Record("m", image, method, 1, "c", 0.5, ins, dele, 1.0))
     score = {(r.image, r.method): r.insertion - r.deletion for r in records}
     rows = {row.method: row for row in paired(records)}
-    table = photo_table(records).splitlines()
+    table = photo_table(paired(records)).splitlines()
     header = table[0].split()
     assert header[0] == "m" and set(header[1:]) == {"A", "B"}
     ends = [table[0].index(f" {method}") + len(method) + 1 for method in header[1:]]

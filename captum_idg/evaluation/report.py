@@ -213,9 +213,9 @@ def paired(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> List[P
     return result
 
 
-def paired_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> str:
-    """Per-image paired differences of insertion - deletion against ``baseline``
-    (method minus baseline, so above 0 is better than it): mean with a 95%
+def paired_table(rows: Sequence[Paired]) -> str:
+    """The rows of :func:`paired`: per-image paired differences of insertion -
+    deletion (method minus baseline, so above 0 is better than it): mean with a 95%
     bootstrap interval over images and one over photos (views of a photo
     resampled together), the mean differences of insertion and of deletion,
     wins / losses, and a two-sided sign test (over images)."""
@@ -223,7 +223,7 @@ def paired_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> 
              f"{'CI by photo':>18} {'d ins':>7} {'d del':>7} {'wins':>5} {'losses':>6} "
              f"{'sign p':>8}"]
     model = None
-    for row in paired(records, baseline):
+    for row in rows:
         if row.model != model:
             lines.append("-" * len(lines[0]))
             model = row.model
@@ -236,12 +236,11 @@ def paired_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> 
     return "\n".join(lines)
 
 
-def photo_table(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> str:
-    """The mean paired difference against ``baseline`` on each photo's views
-    (their number in brackets), one column per method: shows whether a verdict
-    is carried by a few photos."""
+def photo_table(rows: Sequence[Paired]) -> str:
+    """The mean paired difference of the rows of :func:`paired` on each photo's
+    views (their number in brackets), one column per method: shows whether a
+    verdict is carried by a few photos."""
     lines: List[str] = []
-    rows = paired(records, baseline)
     for model in dict.fromkeys(row.model for row in rows):
         mine = [row for row in rows if row.model == model]
         width = max(13, *(len(row.method) for row in mine)) + 3
@@ -360,12 +359,11 @@ def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     if baseline != BASELINE_METHOD and baseline not in {r.method for r in records}:
         raise ValueError(f"no rows of the method {baseline!r} in {out / 'results.csv'}")
     suffix = "" if baseline == BASELINE_METHOD else "_vs_" + re.sub(r"\W+", "_", baseline)
-    text = summary_table(records)
-    pairs, by_photo = paired_table(records, baseline), photo_table(records, baseline)
+    text, rows = summary_table(records), paired(records, baseline)
+    pairs, by_photo = paired_table(rows), photo_table(rows)
     (out / "table.txt").write_text(text + "\n")
     (out / f"paired{suffix}.txt").write_text(pairs + "\n")
     (out / f"photos{suffix}.txt").write_text(by_photo + "\n")
-    rows = paired(records, baseline)
     if rows:
         plot_paired(rows, out / f"paired{suffix}.png", baseline)
     curves = read_curves(out / "curves.jsonl")

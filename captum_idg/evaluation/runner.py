@@ -129,7 +129,7 @@ def run_benchmark(
     each row as it finishes (skipping rows already there), draws a heatmap grid
     per image (``heatmaps``, full views only) with every method that has a row
     (again when this run adds one or the picture is missing; methods of earlier
-    runs are explained again, with ``n_steps``) and rebuilds the tables and
+    runs are explained again, with their own steps or ``n_steps``) and rebuilds the tables and
     curves at the end. ``max_images``: at most this many correctly classified
     images per model, the first in ``images``' order.
     """
