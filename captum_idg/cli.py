@@ -1,67 +1,131 @@
-"""The ``captum-idg`` command: argument parsing only; torch loads after ``--help``."""
+"""The ``captum-idg`` command: argument parsing only; torch loads after the
+arguments are checked (``--help`` and argument errors are instant)."""
 
 import argparse
 import os
 import sys
 from pathlib import Path
-from typing import List, Optional, Sequence
+from typing import Any, List, Optional, Sequence
 
 DESCRIPTION = """Explain images with Integrated Decision Gradients and its companions, and
 benchmark the methods by insertion and deletion on real ImageNet models
 (EfficientNet-Lite0/1, installed from PyPI, no download at run time)."""
-EPILOG = """examples:
+METHODS_HELP = """methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi, adaptive_ig,
+  idgi, saliency, input_x_gradient, guided_backprop, occlusion; NAME:STEPS sets a method's
+  own steps (idg_uniform:256)"""
+EPILOG = f"""examples:
   captum-idg explain --demo                      heatmaps of the photos in scikit-image
   captum-idg explain photo.jpg --methods idg,ig,guided_ig
   captum-idg benchmark --demo                    a few minutes on a CPU
   captum-idg benchmark --full --out run          the README's table (hours on a CPU)
+  captum-idg benchmark imagenet/val --per-class 5 --seed 0 --batch-size 16
+  torchrun --nproc_per_node=8 -m captum_idg.cli benchmark imagenet/val ...   one rank a GPU
+  captum-idg attribute photos/ --method idg --out attr --float16   keep every attribution
   captum-idg report run                          tables and plots from run/results.csv
-methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi, adaptive_ig, idgi,
-  saliency, input_x_gradient, guided_backprop, occlusion; NAME:STEPS sets a method's own steps"""
+{METHODS_HELP}"""
 MODELS_HELP = "efficientnet_lite0, efficientnet_lite1, or torchvision:ARCH:WEIGHTS.pth"
 DEMO_MODELS = ["efficientnet_lite0"]
 DEMO_METHODS = "idg,ig,idg_reference"
 DEMO_PIXELS_PER_STEP = 896  # 57 scores per curve instead of 225: AUCs within about 1e-3, 3x faster
+EXPLAIN_PIXELS_PER_STEP = DEMO_PIXELS_PER_STEP
 FULL_MODELS = ["efficientnet_lite0", "efficientnet_lite1"]
 
 
+class _Help(argparse.RawDescriptionHelpFormatter):
+    """Shows an option's default unless it is None or False or the help already says it."""
+
+    def _get_help_string(self, action: argparse.Action) -> str:
+        text = action.help or ""
+        if action.default not in (None, False, argparse.SUPPRESS) and "default" not in text:
+            text += " (default: %(default)s)"
+        return text
+
+
+def _positive(minimum: int) -> Any:
+    def parse(text: str) -> int:
+        try:
+            value = int(text)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"must be an integer, got {text!r}") from None
+        if value < minimum:
+            raise argparse.ArgumentTypeError(f"must be at least {minimum}, got {value}")
+        return value
+
+    return parse
+
+
+def _device_name(text: str) -> str:
+    if text == "cpu" or text == "cuda" or text.startswith("cuda:") and text[5:].isdigit():
+        return text
+    raise argparse.ArgumentTypeError(f"must be cpu, cuda or cuda:N, got {text!r}")
+
+
+def _images_options(parser: argparse.ArgumentParser, demo_help: str) -> None:
+    parser.add_argument("images", nargs="*",
+                        help="image files or folders: an ImageFolder tree (class sub-folders; "
+                             "ImageNet synset names such as n01440764 give the label, other "
+                             "names count any prediction as correct) or a flat folder")
+    parser.add_argument("--demo", action="store_true", help=demo_help)
+
+
+def _run_options(parser: argparse.ArgumentParser, steps: bool = True) -> None:
+    parser.add_argument("--n-steps", type=_positive(2), default=50,
+                        help="steps of every path method")
+    parser.add_argument("--batch-size", type=_positive(1), default=8,
+                        help="images per attribute call (halved on out-of-memory)")
+    parser.add_argument("--per-class", type=_positive(1), default=None,
+                        help="at most this many images per class folder")
+    parser.add_argument("--seed", type=int, default=None,
+                        help="draw the --per-class images at random with this seed "
+                             "(default: the first ones)")
+    parser.add_argument("--max-images", type=_positive(1), default=None,
+                        help="at most this many images, the first in order")
+    parser.add_argument("--workers", type=_positive(0), default=2,
+                        help="DataLoader processes that decode images")
+    parser.add_argument("--keep-attributions", action="store_true",
+                        help="save every attribution (safetensors) next to results.csv")
+    parser.add_argument("--float16", action="store_true",
+                        help="store attributions as float16")
+    parser.add_argument("--device", type=_device_name, default=None,
+                        help="cpu, cuda or cuda:N (default: cuda if available, under torchrun "
+                             "the GPU LOCAL_RANK)")
+
+
 def _parser() -> argparse.ArgumentParser:
-    formatter = argparse.ArgumentDefaultsHelpFormatter
     parser = argparse.ArgumentParser(prog="captum-idg", description=DESCRIPTION, epilog=EPILOG,
-                                     formatter_class=argparse.RawDescriptionHelpFormatter)
+                                     formatter_class=_Help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
-    device = "cuda if available, else cpu"
 
     explain = commands.add_parser(
-        "explain", formatter_class=formatter,
+        "explain", formatter_class=_Help, epilog=METHODS_HELP,
         help="heatmaps and insertion/deletion scores for images",
-        description="One PNG per image (the image and a heatmap per method with its colour "
-                    "bar and insertion / deletion AUC) and one line per image on stdout.")
-    explain.add_argument("images", nargs="*", help="JPEG/PNG files or folders")
-    explain.add_argument("--demo", action="store_true",
-                         help="explain the photos bundled with scikit-image")
+        description="One PNG per image (the image, then a heatmap per method over it with its "
+                    "colour bar and insertion / deletion AUC) and one line per image on stdout.")
+    _images_options(explain, "explain the photos bundled with scikit-image")
     explain.add_argument("--model", default="efficientnet_lite0", help=MODELS_HELP)
     explain.add_argument("--methods", default="idg,ig", help="comma-separated method names")
-    explain.add_argument("--n-steps", type=int, default=50, help="steps of every path method")
+    explain.add_argument("--pixels-per-step", type=_positive(1),
+                         default=EXPLAIN_PIXELS_PER_STEP,
+                         help="pixels revealed or removed per step of the curves (the "
+                              "protocol's is the image width; larger is faster)")
     explain.add_argument("--out", type=Path, default=Path("explain-out"),
-                         help="folder for the PNGs")
-    explain.add_argument("--device", default=None, help=f"torch device ({device})")
+                         help="folder for the PNGs and results.csv")
+    _run_options(explain)
 
     bench = commands.add_parser(
-        "benchmark", formatter_class=formatter,
+        "benchmark", formatter_class=_Help, epilog=METHODS_HELP,
         help="insertion/deletion AUC of methods over models and images",
-        description="Explains every correctly classified image (any image of yours counts as "
-                    "correct) for its predicted class and scores it. Rows are appended to "
-                    "OUT/results.csv as they finish; rerunning with the same OUT resumes.")
-    bench.add_argument("images", nargs="*", help="JPEG/PNG files or folders of yours")
-    mode = bench.add_mutually_exclusive_group()
-    mode.add_argument("--demo", action="store_true",
-                      help=f"the scikit-image photos, {DEMO_MODELS[0]}, methods {DEMO_METHODS}, "
-                           f"{DEMO_PIXELS_PER_STEP} pixels per step of the curves")
-    mode.add_argument("--full", action="store_true",
-                      help="22 views of each scikit-image photo, both EfficientNet-Lite models, "
-                           "the paper's methods, IDG's variants and the ablation")
+        description="Explains every correctly classified image for its predicted class and "
+                    "scores it. Rows are appended to OUT/results.csv as they finish; rerunning "
+                    "with the same OUT resumes (with any number of processes). Under torchrun "
+                    "each rank explains its share and rank 0 merges.")
+    _images_options(bench, f"the scikit-image photos, {DEMO_MODELS[0]}, methods "
+                           f"{DEMO_METHODS}, {DEMO_PIXELS_PER_STEP} pixels per step")
+    bench.add_argument("--full", action="store_true",
+                       help="22 views of each scikit-image photo, both EfficientNet-Lite models, "
+                            "the paper's methods, IDG's variants and the ablation")
     bench.add_argument("--views", action="store_true",
-                       help="use 22 crops and mirrors of each image instead of the image")
+                       help="use 22 crops and mirrors of each bundled photo")
     bench.add_argument("--models", nargs="+", default=None,
                        help=f"{MODELS_HELP} (default: {' '.join(FULL_MODELS)})")
     bench.add_argument("--methods", default=None,
@@ -69,22 +133,39 @@ def _parser() -> argparse.ArgumentParser:
                             "IDG's variants)")
     bench.add_argument("--ablation", action="store_true",
                        help="add idg_uniform:16, idg_uniform:256 and ig:256")
-    bench.add_argument("--n-steps", type=int, default=50, help="steps of every path method")
-    bench.add_argument("--pixels-per-step", type=int, default=None,
+    bench.add_argument("--pixels-per-step", type=_positive(1), default=None,
                        help="pixels revealed or removed per step of the curves (default: the "
                             "image width, the protocol's: 225 scores for 224 x 224)")
-    bench.add_argument("--max-images", type=int, default=None,
-                       help="at most this many correctly classified images per model "
-                            "(views are taken from every photo in turn)")
+    bench.add_argument("--no-heatmaps", action="store_true",
+                       help="draw no heatmaps (they are drawn for whole images)")
     bench.add_argument("--out", type=Path, default=Path("benchmark-out"),
                        help="folder for results.csv, curves.jsonl, tables and plots")
-    bench.add_argument("--shard", default=None,
-                       help="i/n: this process takes images i, i+n, ... "
-                            "(default: RANK/WORLD_SIZE under torchrun, else 0/1)")
-    bench.add_argument("--device", default=None, help=f"torch device ({device})")
+    _run_options(bench)
+
+    attribute = commands.add_parser(
+        "attribute", formatter_class=_Help, epilog=METHODS_HELP,
+        help="attributions of a whole dataset, kept on disk",
+        description="Explains every image for its predicted class and stores every "
+                    "attribution as safetensors shards under OUT/attributions, with one row "
+                    "per image in OUT/results.csv (image, labels, target, probability, "
+                    "seconds, the shard; with --score insertion and deletion). "
+                    "captum_idg.evaluation.read_attribution(OUT, IMAGE, METHOD) reads one "
+                    "back. Resumes like benchmark; runs under torchrun.")
+    _images_options(attribute, "the photos bundled with scikit-image")
+    attribute.add_argument("--model", default="efficientnet_lite0", help=MODELS_HELP)
+    attribute.add_argument("--method", default="idg", help="a method name (or several, "
+                           "comma-separated)")
+    attribute.add_argument("--score", action="store_true",
+                           help="also score insertion and deletion")
+    attribute.add_argument("--pixels-per-step", type=_positive(1), default=None,
+                           help="with --score: pixels per step of the curves (default: the "
+                                "image width)")
+    attribute.add_argument("--out", type=Path, default=Path("attribute-out"),
+                           help="folder for results.csv and attributions/")
+    _run_options(attribute)
 
     report = commands.add_parser(
-        "report", formatter_class=formatter,
+        "report", formatter_class=_Help,
         help="rebuild the tables and plots of a benchmark folder",
         description="Writes table.txt, paired.txt, photos.txt, paired.png and "
                     "curves_MODEL.png from OUT/results.csv and OUT/curves.jsonl, and prints "
@@ -94,107 +175,111 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--against", default="ig",
                         help="the method every other is paired against; other than ig, the "
                              "paired files are named paired_vs_LABEL.txt, ...")
-
-    merge = commands.add_parser(
-        "merge", formatter_class=formatter, help="merge the folders of shards into one",
-        description="Concatenates the results.csv and curves.jsonl of shards, then reports.")
-    merge.add_argument("shards", nargs="+", type=Path, help="shard output folders")
-    merge.add_argument("--out", type=Path, default=Path("benchmark-out"),
-                       help="folder for the merged files")
     return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
     try:
-        return {"explain": _explain, "benchmark": _benchmark, "report": _report,
-                "merge": _merge}[args.command](args)
+        return {"explain": _explain, "benchmark": _benchmark, "attribute": _attribute,
+                "report": _report}[args.command](args)
     except ValueError as error:
         print(f"captum-idg: error: {error}", file=sys.stderr)
         return 2
+    except KeyboardInterrupt:
+        out = getattr(args, "out", None)
+        print(f"\ncaptum-idg: stopped. Every finished row is kept in {out}; run the same "
+              "command again to resume.", file=sys.stderr)
+        return 130
 
 
-def _device(name: Optional[str]) -> str:
-    import torch
-
-    if name is None:
-        return "cuda" if torch.cuda.is_available() else "cpu"
-    if name.startswith("cuda") and not torch.cuda.is_available():
-        raise ValueError(f"--device {name}, but CUDA is not available")
-    return name
+def _main_rank() -> bool:
+    return int(os.environ.get("RANK", "0")) == 0
 
 
-def _explain(args: argparse.Namespace) -> int:
-    from captum_idg.evaluation.explain import explain_images
-    from captum_idg.evaluation.images import demo_images, image_paths
-    from captum_idg.evaluation.methods import check_methods
-
-    methods = check_methods(_method_list(args.methods))
-    if not args.images and not args.demo:
+def _entries(args: argparse.Namespace, views: bool = False) -> list:
+    """The images the arguments name, selected; missing files are an error
+    before anything loads."""
+    if not args.images and not args.demo and args.command != "benchmark":
         raise ValueError("give image files or folders, or --demo")
-    images = demo_images() if args.demo else []
-    return explain_images(images + image_paths(args.images), args.model, methods, args.out,
-                          args.n_steps, _device(args.device))
+    from captum_idg.evaluation.datasets import bundled_images, find_images, select
+
+    entries = find_images(args.images) if args.images else []
+    if args.demo or not args.images:
+        entries += bundled_images(with_views=views, labelled_only=args.command != "explain")
+    return select(entries, args.per_class, args.seed)[: args.max_images]
 
 
 def _method_list(text: str) -> List[str]:
-    return [m.strip() for m in text.split(",") if m.strip()]
+    from captum_idg.evaluation.methods import check_methods
+
+    return check_methods([m.strip() for m in text.split(",") if m.strip()])
+
+
+def _explain(args: argparse.Namespace) -> int:
+    from captum_idg.evaluation.pipeline import run
+
+    methods = _method_list(args.methods)
+    entries = _entries(args)
+    summary = run(entries, [args.model], methods, args.out, n_steps=args.n_steps,
+                  batch_size=args.batch_size, pixels_per_step=args.pixels_per_step,
+                  keep_attributions=args.keep_attributions, float16=args.float16,
+                  correct_only=False, heatmaps=lambda model, image: args.out / f"{image}.png",
+                  device=args.device, workers=args.workers, lines=True)
+    failed = [name for names in summary.skipped.values() for name in names]
+    return 2 if failed else 0
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from captum_idg.evaluation.images import demo_images, image_paths, load_image, views
-    from captum_idg.evaluation.methods import ABLATION_EXTRA, BENCHMARK_METHODS, check_methods
-    from captum_idg.evaluation.runner import run_benchmark, shard
+    from captum_idg.evaluation.methods import ABLATION_EXTRA, BENCHMARK_METHODS
+    from captum_idg.evaluation.pipeline import run
 
-    index, count = _parse_shard(args.shard)
     pixels_per_step = args.pixels_per_step
     if args.demo:
         models, methods = args.models or DEMO_MODELS, args.methods or DEMO_METHODS
         pixels_per_step = pixels_per_step or DEMO_PIXELS_PER_STEP
     else:
         models, methods = args.models or FULL_MODELS, args.methods or ",".join(BENCHMARK_METHODS)
+    if args.demo and args.full:
+        raise ValueError("--demo and --full exclude each other")
     methods = _method_list(methods) + (list(ABLATION_EXTRA) if args.ablation or args.full
                                        else [])
-    check_methods(methods)
-    if args.images:
-        images = [load_image(path) for path in image_paths(args.images)]
-    else:
-        images = [im for im in demo_images() if im.labels]
-    if args.views or args.full:  # view k of every image, then view k + 1, ...
-        per_image = [views(image) for image in images]
-        images = [v for k in range(max(map(len, per_image))) for vs in per_image
-                  for v in vs[k : k + 1]]
-    out = args.out if count == 1 else args.out / f"shard-{index}-of-{count}"
-    out.mkdir(parents=True, exist_ok=True)
-    result = run_benchmark(models, shard(images, index, count), methods, n_steps=args.n_steps,
-                           out_dir=out, device=_device(args.device),
-                           pixels_per_step=pixels_per_step, max_images=args.max_images)
-    for model, names in result.skipped.items():
-        if names:
-            print(f"{model}: skipped {len(names)} images not classified correctly: "
-                  f"{', '.join(names)}")
-    if result.resumed:
-        print(f"resumed: {result.resumed} rows were already in {out / 'results.csv'}")
-    return _print_report(out)
+    entries = _entries(args, views=args.views or args.full)
+    summary = run(entries, models, methods, args.out, n_steps=args.n_steps,
+                  batch_size=args.batch_size, pixels_per_step=pixels_per_step,
+                  keep_attributions=args.keep_attributions, float16=args.float16,
+                  heatmaps=not args.no_heatmaps, device=args.device, workers=args.workers)
+    if not _main_rank():
+        return 0
+    for model, names in summary.skipped.items():
+        print(f"{model}: skipped {len(names)} images (misclassified or unreadable; reasons in "
+              f"{args.out / 'skipped.csv'})")
+    if summary.resumed:
+        print(f"resumed: {summary.resumed} rows were already in {args.out / 'results.csv'}")
+    return _print_report(args.out)
+
+
+def _attribute(args: argparse.Namespace) -> int:
+    from captum_idg.evaluation.pipeline import run
+
+    methods = _method_list(args.method)
+    entries = _entries(args)
+    summary = run(entries, [args.model], methods, args.out, n_steps=args.n_steps,
+                  batch_size=args.batch_size, score=args.score,
+                  pixels_per_step=args.pixels_per_step, keep_attributions=True,
+                  float16=args.float16, correct_only=False, heatmaps=False, device=args.device,
+                  workers=args.workers)
+    if _main_rank():
+        skipped = sum(map(len, summary.skipped.values()))
+        print(f"attributions of {summary.rows + summary.resumed} rows in {args.out} "
+              f"({summary.resumed} resumed, {skipped} images unreadable)")
+    return 0
 
 
 def _report(args: argparse.Namespace) -> int:
     from captum_idg.evaluation.methods import method_label
 
     return _print_report(args.out, method_label(args.against))
-
-
-def _merge(args: argparse.Namespace) -> int:
-    from captum_idg.evaluation.report import read_csv, write_csv
-
-    records = read_csv([shard / "results.csv" for shard in args.shards])
-    args.out.mkdir(parents=True, exist_ok=True)
-    write_csv(records, args.out / "results.csv")
-    with open(args.out / "curves.jsonl", "w") as merged:
-        for shard in args.shards:
-            if (shard / "curves.jsonl").exists():
-                merged.write((shard / "curves.jsonl").read_text())
-    return _print_report(args.out)
 
 
 def _print_report(out: Path, baseline: Optional[str] = None) -> int:
@@ -209,16 +294,6 @@ def _print_report(out: Path, baseline: Optional[str] = None) -> int:
     print(text)
     print(f"written: tables and pictures in {out}")
     return 0
-
-
-def _parse_shard(text: Optional[str]) -> tuple:
-    if text is None:
-        return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
-    try:
-        index, count = (int(part) for part in text.split("/"))
-    except ValueError:
-        raise ValueError(f"--shard must look like i/n, got {text!r}") from None
-    return index, count
 
 
 if __name__ == "__main__":

@@ -1,4 +1,4 @@
-"""The command line end to end: explain, benchmark (resume, shards, report), errors, help."""
+"""The command line end to end: explain, benchmark (resume, report), attribute, errors, help."""
 
 import csv
 import subprocess
@@ -35,7 +35,7 @@ def test_explain_demo_end_to_end(tmp_path):
     assert len(lines) == 6
     assert any("espresso" in line for line in lines if line.startswith("coffee:"))
     # the astronaut has no ImageNet class: whatever the model says is marked
-    assert "[not among this photo's known classes]" in next(
+    assert "[not among its known classes]" in next(
         line for line in lines if line.startswith("astronaut:"))
     assert "explain:" in done.stderr  # the progress bar
     for name in ("chelsea", "coffee", "rocket", "motorcycle_left", "motorcycle_right",
@@ -55,13 +55,16 @@ def test_explain_takes_any_image_and_reports_bad_files(tmp_path):
     Image.fromarray(np.dstack([coffee, coffee[..., :1]])).save(photos / "rgba.png")
     Image.fromarray(coffee).convert("P").save(photos / "palette.png")
     (photos / "notes.png").write_text("not an image")
-    done = run("explain", str(photos), str(tmp_path / "missing.jpg"), "--methods", "saliency",
-               "--out", str(tmp_path / "out"))
-    assert done.returncode == 2
-    errors = [e for e in done.stderr.splitlines() if e.startswith("captum-idg: error:")]
-    assert len(errors) == 2 and any("notes.png" in e for e in errors)
+    missing = run("explain", str(photos), str(tmp_path / "missing.jpg"), "--methods",
+                  "saliency", "--out", str(tmp_path / "out"))
+    assert missing.returncode == 2 and "not found: " in missing.stderr  # before any work
+    assert not (tmp_path / "out").exists()
+    done = run("explain", str(photos), "--methods", "saliency", "--out", str(tmp_path / "out"))
+    assert done.returncode == 2  # one image could not be read
+    errors = [e for e in done.stderr.splitlines() if e.startswith("captum-idg: skipped")]
+    assert len(errors) == 1 and "notes.png" in errors[0]
     explained = {line.split(":")[0] for line in done.stdout.splitlines()}
-    assert explained == {"cup", "gray", "rgba", "palette"}
+    assert explained == {"cup.jpg", "gray.png", "rgba.png", "palette.png"}
     for name in explained:
         assert_png(tmp_path / "out" / f"{name}.png")
 
@@ -70,6 +73,9 @@ def test_explain_takes_any_image_and_reports_bad_files(tmp_path):
     (["explain", "--demo", "--methods", "idg,lime"], "unknown method 'lime'"),
     (["explain", "--demo", "--model", "vgg"], "unknown model 'vgg'"),
     (["explain"], "give image files"),
+    (["explain", "nowhere.png", "--model", "efficientnet_lite0"], "not found: nowhere.png"),
+    (["benchmark", "--n-steps", "-5"], "--n-steps: must be at least 2, got -5"),
+    (["explain", "--demo", "--device", "gpu"], "--device: must be cpu, cuda or cuda:N"),
     (["benchmark", "--demo", "--methods", "idg:x"], "steps after ':'"),
     (["report", "nowhere"], "no results.csv"),
     (["report", "nowhere", "--against", "lime"], "unknown method 'lime'"),
@@ -77,7 +83,7 @@ def test_explain_takes_any_image_and_reports_bad_files(tmp_path):
 def test_argument_errors(args, message):
     done = run(*args)
     assert done.returncode == 2 and message in done.stderr, done.stderr
-    assert len(done.stderr.strip().splitlines()) == 1
+    assert done.stderr.strip().splitlines()[-1].startswith("captum-idg")
 
 
 def test_help_is_fast_and_every_option_explains_itself():
@@ -96,28 +102,26 @@ def test_help_is_fast_and_every_option_explains_itself():
 
 
 @pytest.mark.slow
-def test_benchmark_resumes_shards_merge_and_report(tmp_path):
+def test_benchmark_resumes_refuses_other_settings_and_reports(tmp_path):
     import skimage.data
 
     Image.fromarray(skimage.data.coffee()).save(tmp_path / "a.png")
     Image.fromarray(skimage.data.chelsea()).save(tmp_path / "b.png")
-    images = [str(tmp_path / "a.png"), str(tmp_path / "b.png")]
-    common = ["--models", "efficientnet_lite0", "--methods", "saliency,ig", "--n-steps", "4"]
-    first = run("benchmark", images[0], *common, "--out", str(tmp_path / "one"))
+    common = ["--models", "efficientnet_lite0", "--methods", "saliency,ig", "--n-steps", "4",
+              "--pixels-per-step", "4096", "--out", str(tmp_path / "out")]
+    first = run("benchmark", str(tmp_path / "a.png"), *common)
     assert first.returncode == 0, first.stderr
-    assert len(rows(tmp_path / "one" / "results.csv")) == 2
-    again = run("benchmark", images[0], *common, "--out", str(tmp_path / "one"))
-    assert "resumed: 2 rows" in again.stdout
-    assert len(rows(tmp_path / "one" / "results.csv")) == 2  # nothing run twice
-    for index in (0, 1):
-        done = run("benchmark", *images, *common, "--shard", f"{index}/2",
-                   "--out", str(tmp_path / "bench"))
-        assert done.returncode == 0, done.stderr
-    shards = [str(tmp_path / "bench" / f"shard-{i}-of-2") for i in (0, 1)]
-    merged = run("merge", *shards, "--out", str(tmp_path / "merged"))
-    assert merged.returncode == 0, merged.stderr
-    assert {r["image"] for r in rows(tmp_path / "merged" / "results.csv")} == {"a", "b"}
-    report = run("report", str(tmp_path / "merged"))
+    assert len(rows(tmp_path / "out" / "results.csv")) == 2
+    again = run("benchmark", str(tmp_path / "a.png"), str(tmp_path / "b.png"), *common)
+    assert again.returncode == 0 and "resumed: 2 rows" in again.stdout
+    found = rows(tmp_path / "out" / "results.csv")
+    assert sorted((r["image"], r["spec"], r["n_steps"]) for r in found) == [
+        ("a.png", "ig", "4"), ("a.png", "saliency", "0"), ("b.png", "ig", "4"),
+        ("b.png", "saliency", "0")]  # nothing run twice, the settings recorded
+    other = run("benchmark", str(tmp_path / "a.png"), *common[:-2], "--n-steps", "8",
+                "--out", str(tmp_path / "out"))
+    assert other.returncode == 2 and "use another --out" in other.stderr  # never mixed
+    report = run("report", str(tmp_path / "out"))
     assert report.returncode == 0 and "Paired against IG" in report.stdout
-    assert (tmp_path / "merged" / "table.txt").read_text().strip() in report.stdout
-    assert_png(tmp_path / "merged" / "curves_efficientnet_lite0.png")
+    assert (tmp_path / "out" / "table.txt").read_text().strip() in report.stdout
+    assert_png(tmp_path / "out" / "curves_efficientnet_lite0.png")

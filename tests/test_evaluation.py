@@ -7,35 +7,22 @@ import pytest
 import torch
 from PIL import Image
 
-from captum_idg.evaluation.images import (
-    LabeledImage,
-    demo_images,
-    image_paths,
-    load_image,
-    views,
-)
-from captum_idg.evaluation.methods import (
-    DEFAULT_METHODS,
-    make_method,
-    method_label,
-    method_spec,
-)
+from captum_idg.evaluation.datasets import Entry, find_images
+from captum_idg.evaluation.images import demo_images, load_image, views
+from captum_idg.evaluation.methods import DEFAULT_METHODS, make_method
 from captum_idg.evaluation.models import LITE_MEAN, LITE_STD, ImageModel, load_model
+from captum_idg.evaluation.pipeline import run
 from captum_idg.evaluation.report import (
-    Record,
     mean_interval,
     paired,
     paired_table,
     photo_table,
     plot_paired,
-    read_csv,
-    read_curves,
     rebuild,
     sign_test,
     summary_table,
-    write_csv,
 )
-from captum_idg.evaluation.runner import run_benchmark, shard
+from captum_idg.evaluation.results import Record, read_csv, read_curves, read_rows, write_csv
 
 
 def tiny_model() -> ImageModel:
@@ -91,31 +78,34 @@ def test_torchvision_model_with_a_weights_file(tmp_path):
 
 
 def test_run_writes_table_csv_and_pictures(tmp_path):
-    images = [im for im in demo_images() if im.name in ("coffee", "astronaut")]
-    images.append(LabeledImage("unlabelled", images[0].pixels.flip(-1)))
-    result = run_benchmark([tiny_model()], images, ["idg", "saliency"], n_steps=4,
-                           out_dir=tmp_path, progress=False)
+    images = [Entry(im.name, im.pixels, im.labels) for im in demo_images()
+              if im.name in ("coffee", "astronaut")]
+    images.append(Entry("unlabelled", images[0].source.flip(-1)))
+    result = run(images, [tiny_model()], ["idg", "saliency"], tmp_path, n_steps=4,
+                 progress=False)
     # the random model gets no labelled photo right: only the unlabelled one stays
-    assert result.skipped["tiny"] == ["coffee", "astronaut"]
-    assert {(r.image, r.method) for r in result.records} == {
-        ("unlabelled", "IDG"), ("unlabelled", "Saliency")}
-    for r in result.records:
+    assert sorted(result.skipped["tiny"]) == ["astronaut", "coffee"]
+    records = read_csv([tmp_path / "results.csv"])
+    assert {(r.image, r.method, r.spec) for r in records} == {
+        ("unlabelled", "IDG", "idg"), ("unlabelled", "Saliency", "saliency")}
+    for r in records:
         assert 0 <= r.insertion <= 1 and 0 <= r.deletion <= 1 and r.seconds > 0
-    assert read_csv([tmp_path / "results.csv"]) == result.records
-    curves = read_curves(tmp_path / "curves.jsonl")
+        assert r.pixels_per_step == 32 and r.size == 32 and r.version
+    curves = read_curves([tmp_path / "curves.jsonl"])
     assert set(curves) == {("tiny", "unlabelled", "IDG"), ("tiny", "unlabelled", "Saliency")}
-    for png in ("curves_tiny.png", "heatmaps/tiny_unlabelled.png"):
+    for png in ("curves_tiny.png", "heatmaps/tiny/unlabelled.png"):
         with Image.open(tmp_path / png) as picture:
             assert picture.size[0] > 300 and np.asarray(picture).std() > 0
     # a second run over the same folder runs nothing again
-    again = run_benchmark([tiny_model()], images, ["idg", "saliency"], n_steps=4,
-                          out_dir=tmp_path, progress=False)
-    assert again.records == [] and again.resumed == 2
-    assert len(read_csv([tmp_path / "results.csv"])) == 2
+    again = run(images, [tiny_model()], ["idg", "saliency"], tmp_path, n_steps=4,
+                progress=False)
+    assert again.rows == 0 and again.resumed == 2
+    assert read_csv([tmp_path / "results.csv"]) == records
 
 
-def test_a_resumed_image_keeps_every_method_in_its_heatmap(tmp_path, monkeypatch):
-    import captum_idg.evaluation.runner as runner
+@pytest.mark.parametrize("keep", [False, True])
+def test_a_resumed_image_keeps_every_method_in_its_heatmap(tmp_path, monkeypatch, keep):
+    import captum_idg.evaluation.pipeline as pipeline
 
     drawn = []
 
@@ -123,32 +113,24 @@ def test_a_resumed_image_keeps_every_method_in_its_heatmap(tmp_path, monkeypatch
         drawn.append((maps, titles))
         path.touch()
 
-    monkeypatch.setattr(runner, "plot_heatmaps", plot)
-    image = LabeledImage("mine", demo_images()[0].pixels)
-    run = lambda specs: run_benchmark([tiny_model()], [image], specs, n_steps=4,  # noqa: E731
-                                      out_dir=tmp_path, progress=False)
-    run(["saliency", "idg_uniform:3"])
+    monkeypatch.setattr(pipeline, "plot_heatmaps", plot)
+    image = Entry("mine", demo_images()[0].pixels)
+    go = lambda specs: run([image], [tiny_model()], specs, tmp_path,  # noqa: E731
+                           n_steps=4, progress=False, keep_attributions=keep)
+    go(["saliency", "idg_uniform:3"])
     first = drawn[-1][0]
-    run(["idg"])  # a later run with only a new method
+    go(["idg"])  # a later run with only a new method
     maps, titles = drawn[-1]
     assert list(maps) == ["Saliency", "IDG uniform (3)", "IDG"]  # earlier rows first
-    for label in ("Saliency", "IDG uniform (3)"):  # explained again, with their own steps
+    for label in ("Saliency", "IDG uniform (3)"):  # from the store, or explained again
         torch.testing.assert_close(maps[label], first[label])
-    saliency = next(r for r in read_csv([tmp_path / "results.csv"]) if r.method == "Saliency")
+    saliency = next(r for r in read_rows(tmp_path) if r.method == "Saliency")
     assert f"ins {saliency.insertion:.3f}" in titles["Saliency"]
-    run(["saliency", "idg"])
+    go(["saliency", "idg"])
     assert len(drawn) == 2  # nothing new: the figure is left as it is
-    (tmp_path / "heatmaps" / "tiny_mine.png").unlink()
-    run(["saliency"])  # a missing figure is drawn again, with every method
+    (tmp_path / "heatmaps" / "tiny" / "mine.png").unlink()
+    go(["saliency"])  # a missing figure is drawn again, with every method
     assert len(drawn) == 3 and list(drawn[-1][0]) == ["Saliency", "IDG uniform (3)", "IDG"]
-
-
-def test_method_spec_inverts_the_label():
-    for spec in ("idg", "idg_uniform:256", "guided_ig", "ig:16", "saliency"):
-        assert method_spec(method_label(spec)) == spec
-    for label in ("LIME", "IDG (x", "Saliency (3)"):
-        with pytest.raises(ValueError):
-            method_spec(label)
 
 
 def test_a_row_cut_short_by_a_stopped_run_is_skipped(tmp_path):
@@ -270,33 +252,42 @@ def test_interval_by_photo_resamples_whole_photos():
     assert math.isnan(mean_interval(values, ["a"] * 6)[1])  # one photo: no interval
 
 
-def test_shards_split_images_and_merge_back(tmp_path):
-    items = list(range(10))
-    parts = [shard(items, i, 3) for i in range(3)]
-    assert sorted(sum(parts, [])) == items and parts[1] == [1, 4, 7]
-    with pytest.raises(ValueError, match="shard"):
-        shard(items, 3, 3)
+def test_rows_of_several_files_and_old_columns(tmp_path):
     records = [Record("m", str(i), "A", 1, "c", 0.5, 0.3, 0.1, 1.0) for i in range(4)]
     write_csv(records[:2], tmp_path / "a.csv")
     write_csv(records[2:], tmp_path / "b.csv")
     assert read_csv([tmp_path / "a.csv", tmp_path / "b.csv"]) == records
+    old = "model,image,method,target,class_name,probability,insertion,deletion,seconds\n"
+    (tmp_path / "old.csv").write_text(old + "m,x,IG,1,c,0.5,0.3,0.1,1.0\n")
+    assert read_csv([tmp_path / "old.csv"]) == [Record("m", "x", "IG", 1, "c", 0.5, 0.3, 0.1,
+                                                       1.0)]
 
 
-def test_image_files_and_bad_ones(tmp_path):
+def test_image_files_of_every_kind_and_bad_ones(tmp_path):
     rgb = (np.random.default_rng(0).random((20, 30, 3)) * 255).astype(np.uint8)
     Image.fromarray(rgb).save(tmp_path / "good.png")
     Image.fromarray(rgb[..., 0]).save(tmp_path / "gray.png")
-    Image.fromarray(np.dstack([rgb, rgb[..., :1]])).save(tmp_path / "rgba.png")
+    Image.fromarray(np.dstack([rgb, np.full_like(rgb[..., :1], 0)])).save(tmp_path / "rgba.png")
+    Image.fromarray(rgb[..., 0].astype(np.uint16) * 257).save(tmp_path / "grey16.png")
+    Image.fromarray(rgb).convert("P").save(tmp_path / "palette.png")
+    Image.fromarray(rgb).convert("CMYK").save(tmp_path / "cmyk.jpg")
+    for suffix in ("webp", "bmp", "tif"):
+        Image.fromarray(rgb).save(tmp_path / f"lossless.{suffix}",
+                                  **({"lossless": True} if suffix == "webp" else {}))
     (tmp_path / "text.jpg").write_text("not an image")
-    paths = image_paths([str(tmp_path)])
-    assert [p.name for p in paths] == ["good.png", "gray.png", "rgba.png", "text.jpg"]
-    image = load_image(paths[0])
-    assert image.pixels.shape == (3, 20, 30) and image.pixels.max() <= 1
-    torch.testing.assert_close(image.pixels[:, 3, 4], torch.tensor(rgb[3, 4] / 255.0).float())
-    for converted in ("gray.png", "rgba.png"):  # greyscale and RGBA become RGB
-        image = load_image(tmp_path / converted)
-        assert image.pixels.shape == (3, 20, 30)
-    torch.testing.assert_close(load_image(tmp_path / "gray.png").pixels[:, 3, 4],
-                               torch.full((3,), rgb[3, 4, 0] / 255.0))
+    paths = {e.name: e.source for e in find_images([tmp_path])}
+    assert sorted(paths) == sorted(["good.png", "gray.png", "rgba.png", "grey16.png",
+                                    "palette.png", "cmyk.jpg", "lossless.webp", "lossless.bmp",
+                                    "lossless.tif", "text.jpg"])
+    expected = torch.tensor(rgb / 255.0).float().permute(2, 0, 1)
+    for name in ("good.png", "lossless.webp", "lossless.bmp", "lossless.tif"):
+        torch.testing.assert_close(load_image(paths[name]).pixels, expected)
+    grey = expected[:1].expand(3, -1, -1)
+    for name in ("gray.png", "grey16.png"):  # 16 bits: not clipped to white
+        torch.testing.assert_close(load_image(paths[name]).pixels, grey, atol=1e-4, rtol=0)
+    torch.testing.assert_close(load_image(paths["rgba.png"]).pixels,  # transparent: white
+                               torch.ones(3, 20, 30))
+    assert (load_image(paths["palette.png"]).pixels - expected).abs().mean() < 0.1
+    assert (load_image(paths["cmyk.jpg"]).pixels - expected).abs().mean() < 0.1
     with pytest.raises(ValueError, match="readable"):
-        load_image(tmp_path / "text.jpg")
+        load_image(paths["text.jpg"])

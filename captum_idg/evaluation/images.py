@@ -10,7 +10,7 @@ import torchvision.transforms.functional as TF
 from PIL import Image, UnidentifiedImageError
 from torch import Tensor
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png")
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".webp", ".bmp", ".tif", ".tiff")
 
 # ImageNet classes that count as a correct prediction for each bundled photo.
 DEMO_LABELS = {
@@ -51,26 +51,28 @@ def demo_images() -> List[LabeledImage]:
 
 
 def load_image(path: Path) -> LabeledImage:
-    """A JPEG or PNG as RGB (greyscale, palette and RGBA images converted; an
-    alpha channel is dropped); an unreadable file raises ValueError."""
+    """An image file as RGB in ``[0, 1]``: 8- and 16-bit, greyscale, palette and
+    CMYK images converted, transparent ones composited on white; an unreadable
+    file raises ValueError."""
     try:
         with Image.open(path) as image:
-            array = np.asarray(image.convert("RGB"))
-    except (UnidentifiedImageError, OSError) as error:
+            pixels = _rgb(image)
+    except (UnidentifiedImageError, OSError, SyntaxError) as error:
         raise ValueError(f"{path}: not a readable image ({type(error).__name__})") from None
-    pixels = torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
     return LabeledImage(Path(path).stem, pixels)
 
 
-def image_paths(paths: List[str]) -> List[Path]:
-    """Files as given, folders expanded to their JPEG/PNG files (sorted)."""
-    found: List[Path] = []
-    for entry in map(Path, paths):
-        if entry.is_dir():
-            found += sorted(p for p in entry.iterdir() if p.suffix.lower() in IMAGE_SUFFIXES)
-        else:
-            found.append(entry)
-    return found
+def _rgb(image: Image.Image) -> Tensor:
+    if image.mode in ("I;16", "I;16B", "I;16L", "I"):  # 16-bit greyscale: RGB would clip it
+        scale = 65535.0 if image.mode.startswith("I;16") or np.asarray(image).max() > 255 else 255.0
+        grey = torch.from_numpy(np.asarray(image, dtype=np.float32) / scale).clamp(0, 1)
+        return grey.expand(3, *grey.shape).clone()
+    if image.mode in ("RGBA", "LA", "PA") or "transparency" in image.info:
+        image = image.convert("RGBA")
+        white = Image.new("RGBA", image.size, (255, 255, 255, 255))
+        image = Image.alpha_composite(white, image)
+    array = np.asarray(image.convert("RGB"))
+    return torch.from_numpy(array.copy()).permute(2, 0, 1).float() / 255
 
 
 VIEW_SCALES = (1.0, 0.8, 0.64)

@@ -152,13 +152,10 @@ def method_label(spec: str) -> str:
     return METHODS[name].label + (f" ({steps})" if steps else "")
 
 
-def method_spec(label: str) -> str:
-    """The registry spec whose :func:`method_label` is ``label`` (its inverse)."""
-    base, _, steps = label.partition(" (")
-    name = next((key for key, method in METHODS.items() if method.label == base), None)
-    if name is None or (steps and not steps.endswith(")")):
-        raise ValueError(f"no method has the label {label!r}")
-    return check_methods([f"{name}:{steps[:-1]}" if steps else name])[0]
+def method_steps(spec: str, n_steps: int) -> int:
+    """The steps ``spec`` runs with: its own, else ``n_steps``; 0 for a method without steps."""
+    name, steps = parse_method(spec)
+    return (steps or n_steps) if METHODS[name].uses_steps else 0
 
 
 def make_method(spec: str, model: ImageModel, n_steps: int = 50,

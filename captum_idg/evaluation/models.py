@@ -48,6 +48,17 @@ def categories() -> List[str]:
     return torchvision.models.ResNet50_Weights.IMAGENET1K_V1.meta["categories"]
 
 
+def check_model(spec: str) -> str:
+    """``spec`` if it names a model :func:`load_model` knows, else ValueError
+    (weights are not read)."""
+    if spec in DEFAULT_MODELS or spec.startswith("torchvision:") and spec.count(":") == 2:
+        return spec
+    raise ValueError(
+        f"unknown model {spec!r}: use {' or '.join(DEFAULT_MODELS)}, "
+        "or torchvision:ARCH:WEIGHTS.pth"
+    )
+
+
 def load_model(spec: str, device: str = "cpu") -> ImageModel:
     """
     ``efficientnet_lite0`` / ``efficientnet_lite1``: ImageNet-pretrained
@@ -55,10 +66,10 @@ def load_model(spec: str, device: str = "cpu") -> ImageModel:
     ``torchvision:ARCH:WEIGHTS.pth``: any torchvision classifier with a
     state-dict file of yours (ImageNet normalisation, 224 x 224).
     """
-    if spec in DEFAULT_MODELS:
+    if check_model(spec) in DEFAULT_MODELS:
         module, size = _efficientnet_lite(spec)
         model = ImageModel(spec, module, LITE_MEAN, LITE_STD, size)
-    elif spec.startswith("torchvision:") and spec.count(":") == 2:
+    else:
         _, arch, weights = spec.split(":")
         try:
             module = torchvision.models.get_model(arch, weights=None)
@@ -69,11 +80,6 @@ def load_model(spec: str, device: str = "cpu") -> ImageModel:
         except (OSError, RuntimeError) as error:
             raise ValueError(f"cannot load weights {weights!r}: {error}") from None
         model = ImageModel(spec, module, IMAGENET_MEAN, IMAGENET_STD, 224)
-    else:
-        raise ValueError(
-            f"unknown model {spec!r}: use {' or '.join(DEFAULT_MODELS)}, "
-            "or torchvision:ARCH:WEIGHTS.pth"
-        )
     model.module.eval().to(device).to(memory_format=torch.channels_last)
     return model
 

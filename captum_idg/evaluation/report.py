@@ -1,18 +1,11 @@
-"""Benchmark results: rows written as they finish, tables with paired intervals, pictures.
+"""Tables with paired intervals and pictures, rebuilt from a run's rows
+(:mod:`captum_idg.evaluation.results`) whenever asked."""
 
-``results.csv`` holds one row per model, image and method, appended as each
-finishes; ``curves.jsonl`` the insertion and deletion curves of the same rows.
-Everything else (tables, plots) is rebuilt from those two files, so a run that
-was stopped loses nothing but the row in progress.
-"""
-
-import csv
-import json
 import math
 import re
-from dataclasses import asdict, dataclass, fields
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Dict, Iterable, List, Optional, Sequence, Tuple
+from typing import Dict, List, Optional, Sequence, Tuple
 
 import matplotlib
 
@@ -22,86 +15,16 @@ import numpy as np  # noqa: E402
 from captum.attr import visualization  # noqa: E402
 from torch import Tensor  # noqa: E402
 
+from captum_idg.evaluation.results import (  # noqa: E402
+    PARTS,
+    Curves,
+    Record,
+    read_curves,
+    read_rows,
+)
+
 BASELINE_METHOD = "IG"  # paired differences are taken against it
 RESAMPLES = 4000
-
-
-@dataclass
-class Record:
-    """One method on one image of one model."""
-
-    model: str
-    image: str
-    method: str
-    target: int
-    class_name: str
-    probability: float
-    insertion: float
-    deletion: float
-    seconds: float
-
-    @property
-    def key(self) -> Tuple[str, str, str]:
-        return self.model, self.image, self.method
-
-
-COLUMNS = [f.name for f in fields(Record)]
-
-
-def append_rows(out: Path, record: Record, insertion_curve: Tensor,
-                deletion_curve: Tensor) -> None:
-    """Appends ``record`` to ``results.csv`` and its curves to ``curves.jsonl``."""
-    path = out / "results.csv"
-    new = not path.exists()
-    with open(path, "a", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        if new:
-            writer.writeheader()
-        writer.writerow(asdict(record))
-    with open(out / "curves.jsonl", "a") as f:
-        f.write(json.dumps(dict(model=record.model, image=record.image, method=record.method,
-                                insertion=[round(v, 6) for v in insertion_curve.tolist()],
-                                deletion=[round(v, 6) for v in deletion_curve.tolist()]))
-                + "\n")
-
-
-def write_csv(records: Sequence[Record], path: Path) -> None:
-    with open(path, "w", newline="") as f:
-        writer = csv.DictWriter(f, fieldnames=COLUMNS)
-        writer.writeheader()
-        writer.writerows(asdict(r) for r in records)
-
-
-def read_csv(paths: Iterable[Path]) -> List[Record]:
-    """Records of one or more CSVs (e.g. the shards of one run); a row cut
-    short by a stopped run is skipped."""
-    records = []
-    for path in paths:
-        with open(path, newline="") as f:
-            for row in csv.DictReader(f):
-                try:
-                    records.append(Record(
-                        row["model"], row["image"], row["method"], int(row["target"]),
-                        row["class_name"], float(row["probability"]), float(row["insertion"]),
-                        float(row["deletion"]), float(row["seconds"]),
-                    ))
-                except (TypeError, ValueError):
-                    continue
-    return records
-
-
-def read_curves(path: Path) -> Dict[Tuple[str, str, str], Tuple[List[float], List[float]]]:
-    """``(model, image, method) -> (insertion curve, deletion curve)``."""
-    curves = {}
-    if path.exists():
-        for line in path.read_text().splitlines():
-            try:
-                row = json.loads(line)
-            except json.JSONDecodeError:
-                continue
-            curves[row["model"], row["image"], row["method"]] = (row["insertion"],
-                                                                 row["deletion"])
-    return curves
 
 
 def mean_interval(values: Sequence[float], groups: Optional[Sequence[str]] = None,
@@ -288,8 +211,7 @@ def _cell(stat: Tuple[float, float, float], best: bool) -> str:
     return f"{'*' if best else ''}{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def plot_curves(curves: Dict[Tuple[str, str, str], Tuple[List[float], List[float]]],
-                model: str, path: Path, methods: Optional[Sequence[str]] = None) -> None:
+def plot_curves(curves: Curves, model: str, path: Path, methods: Optional[Sequence[str]] = None) -> None:
     """Mean insertion and deletion curves of each method of ``model``, side by side."""
     mine: Dict[str, List[Tuple[List[float], List[float]]]] = {}
     for (m, _, method), pair in curves.items():
@@ -353,7 +275,7 @@ def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     writes ``table.txt``, ``paired.txt``, ``photos.txt``, ``paired.png`` and
     ``curves_MODEL.png``; returns the text. Against another ``baseline`` than IG
     (a method label), the paired files are ``paired_vs_LABEL.txt`` and so on."""
-    records = read_csv([out / "results.csv"])
+    records = [r for r in read_rows(out) if r.scored]
     if not records:
         return ""
     if baseline != BASELINE_METHOD and baseline not in {r.method for r in records}:
@@ -366,7 +288,7 @@ def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     (out / f"photos{suffix}.txt").write_text(by_photo + "\n")
     if rows:
         plot_paired(rows, out / f"paired{suffix}.png", baseline)
-    curves = read_curves(out / "curves.jsonl")
+    curves = read_curves([out / "curves.jsonl", *sorted((out / PARTS).glob("rank-*.jsonl"))])
     for model in dict.fromkeys(model for model, _, _ in curves):
         plot_curves(curves, model, out / f"curves_{model}.png")
     return (f"{text}\n\nPaired against {baseline}, per image:\n{pairs}\n\n"

@@ -1,0 +1,160 @@
+"""Images as a ``torch.utils.data.Dataset``: files decoded in DataLoader workers.
+
+An :class:`Entry` names one image (its path under the folder given, or
+``PHOTO@VIEW`` for the bundled photos), where its pixels come from and the
+ImageNet classes that count as a correct prediction. :func:`find_images` reads
+an ImageFolder tree (class sub-folders; ImageNet synset names such as
+``n01440764`` become class indices, other names mean "any prediction is
+correct"), a flat folder or single files; :func:`bundled_images` the photos in
+scikit-image. :func:`select` is the paper's selection: at most K images per
+class, drawn with a fixed seed.
+"""
+
+import random
+from dataclasses import dataclass
+from functools import lru_cache
+from pathlib import Path
+from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.utils.data import Dataset
+
+from captum_idg.evaluation.images import (
+    IMAGE_SUFFIXES,
+    demo_images,
+    load_image,
+    prepare,
+    views,
+)
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One image: a unique ``name``, a file or ``(3, H, W)`` pixels in ``[0, 1]``,
+    and the classes that count as correct (None: unknown, any prediction)."""
+
+    name: str
+    source: Union[Path, Tensor]
+    labels: Optional[FrozenSet[int]] = None
+
+    @property
+    def group(self) -> str:
+        """The class folder (or the photo of a view): what ``per_class`` counts."""
+        if isinstance(self.source, Path):
+            return str(Path(self.name).parent)
+        return self.name.split("@", 1)[0]
+
+
+@dataclass
+class Batch:
+    """What the DataLoader yields: the images that decoded, stacked, and the
+    ``(name, error)`` of those that did not."""
+
+    entries: List[Entry]
+    pixels: Tensor  # (B, 3, size, size) in [0, 1]
+    failed: List[Tuple[str, str]]
+
+    def pin_memory(self) -> "Batch":
+        self.pixels = self.pixels.pin_memory()
+        return self
+
+
+class ImageDataset(Dataset):
+    """``entries`` decoded and resized to ``size`` (short side to ``size * 256 /
+    224``, centre crop); a file that cannot be read gives its error instead."""
+
+    def __init__(self, entries: Sequence[Entry], size: int) -> None:
+        self.entries = list(entries)
+        self.size = size
+
+    def __len__(self) -> int:
+        return len(self.entries)
+
+    def __getitem__(self, index: int) -> Tuple[Entry, Union[Tensor, str]]:
+        entry = self.entries[index]
+        try:
+            pixels = entry.source if isinstance(entry.source, Tensor) else (
+                load_image(entry.source).pixels)
+        except ValueError as error:
+            return entry, str(error)
+        return entry, prepare(pixels, self.size)
+
+
+def collate(samples: Sequence[Tuple[Entry, Union[Tensor, str]]]) -> Batch:
+    """Stacks the decoded images of ``samples`` and lists the failed ones."""
+    good = [(entry, pixels) for entry, pixels in samples if isinstance(pixels, Tensor)]
+    failed = [(entry.name, error) for entry, error in samples if isinstance(error, str)]
+    pixels = torch.stack([p for _, p in good]) if good else torch.empty(0)
+    return Batch([e for e, _ in good], pixels, failed)
+
+
+@lru_cache(maxsize=1)
+def imagenet_synsets() -> Dict[str, int]:
+    """WordNet ids of the 1000 ImageNet classes (``n01440764``) -> class index."""
+    text = (Path(__file__).parent / "imagenet_synsets.txt").read_text()
+    return {wnid: index for index, wnid in enumerate(text.split())}
+
+
+def find_images(paths: Sequence[Union[str, Path]]) -> List[Entry]:
+    """
+    Every image under ``paths``: files as given, folders searched recursively
+    (sorted). An image's name is its path relative to the folder given (the
+    file name for a file given); its labels come from its parent folder when
+    that is an ImageNet synset. Missing paths, names given twice and finding no
+    image at all raise ValueError.
+    """
+    missing = [str(p) for p in paths if not Path(p).exists()]
+    if missing:
+        raise ValueError(f"not found: {', '.join(missing)}")
+    synsets = imagenet_synsets()
+    entries: List[Entry] = []
+    for root in map(Path, paths):
+        if root.is_dir():
+            files = sorted(p for p in root.rglob("*")
+                           if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+            named = [(p, p.relative_to(root).as_posix()) for p in files]
+        else:
+            named = [(root, root.name)]
+        for path, name in named:
+            index = synsets.get(path.parent.name) if path.parent != root else None
+            entries.append(Entry(name, path, None if index is None else frozenset({index})))
+    if not entries:
+        raise ValueError(f"no images ({', '.join(IMAGE_SUFFIXES)}) in {', '.join(map(str, paths))}")
+    seen: Dict[str, Path] = {}
+    for entry in entries:
+        if entry.name in seen:
+            raise ValueError(f"two images are named {entry.name!r} ({seen[entry.name]} and "
+                             f"{entry.source}): give their common folder instead")
+        seen[entry.name] = entry.source  # type: ignore[assignment]
+    return entries
+
+
+def bundled_images(with_views: bool = False, labelled_only: bool = True) -> List[Entry]:
+    """The photos in scikit-image (those with an ImageNet class), or with
+    ``with_views`` their 22 views each, view k of every photo before view k + 1."""
+    photos = [im for im in demo_images() if im.labels or not labelled_only]
+    if not with_views:
+        return [Entry(im.name, im.pixels, im.labels) for im in photos]
+    per_photo = [views(im) for im in photos]
+    return [Entry(v.name, v.pixels, v.labels) for k in range(max(map(len, per_photo)))
+            for vs in per_photo for v in vs[k : k + 1]]
+
+
+def select(entries: Sequence[Entry], per_class: Optional[int] = None,
+           seed: Optional[int] = None) -> List[Entry]:
+    """At most ``per_class`` entries of each class folder (or photo), the first
+    ones or, with ``seed``, a seeded random draw; the order of ``entries`` kept."""
+    if per_class is not None and per_class < 1:
+        raise ValueError(f"per_class must be at least 1, got {per_class}")
+    order = list(range(len(entries)))
+    if seed is not None:
+        random.Random(seed).shuffle(order)
+    taken: Dict[str, int] = {}
+    kept = []
+    for i in order:
+        group = entries[i].group
+        if per_class is None or taken.get(group, 0) < per_class:
+            taken[group] = taken.get(group, 0) + 1
+            kept.append(i)
+    return [entries[i] for i in sorted(kept)]

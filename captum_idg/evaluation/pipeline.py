@@ -1,0 +1,293 @@
+"""The one attribution pipeline behind ``benchmark``, ``explain`` and ``attribute``.
+
+``Dataset -> DataLoader`` (workers decode, pinned memory to the GPU) ``->``
+batches of images explained by one ``attribute`` call per method (each example
+keeps its own schedule) ``->`` optional insertion/deletion scores, batched
+across images ``->`` rows appended as they finish, attributions kept as
+safetensors shards. Under ``torchrun`` every rank takes its share of the
+images on its own device, and rank 0 merges the parts after a barrier. A rerun
+into the same folder skips every row already there, whatever the number of
+ranks; rows made with other settings are refused, never reused.
+"""
+
+import sys
+import time
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+
+import torch
+from torch import Tensor
+from torch.utils.data import DataLoader
+from tqdm import tqdm
+
+import captum_idg
+from captum_idg.evaluation.datasets import Entry, ImageDataset, collate
+from captum_idg.evaluation.distributed import Ranks, ranks
+from captum_idg.evaluation.methods import (
+    INTERNAL_BATCH_SIZE,
+    Explain,
+    check_methods,
+    make_method,
+    method_label,
+    method_steps,
+)
+from captum_idg.evaluation.models import ImageModel, categories, check_model, load_model
+from captum_idg.evaluation.report import plot_heatmaps, rebuild
+from captum_idg.evaluation.results import PartWriter, Record, merge_parts, read_rows, read_skipped
+from captum_idg.evaluation.store import read_attribution, write_shard
+from captum_idg.metrics import curve_auc, deletion_curve, insertion_curve
+
+CURVE_BATCH = 64
+HeatmapPath = Callable[[str, str], Path]  # (model, image) -> PNG
+
+
+@dataclass
+class RunSummary:
+    rows: int = 0  # rows this process wrote
+    resumed: int = 0  # rows found in the output folder and not run again
+    skipped: Dict[str, List[str]] = field(default_factory=dict)  # model -> images not explained
+
+
+def attribute_in_halves(explain: Explain, x: Tensor, target: Tensor,
+                        log: Callable[[str], None] = print) -> Tensor:
+    """``explain(x, target)``; on out-of-memory the batch is halved and retried
+    (logged), down to single images, whose out-of-memory reaches the caller."""
+    try:
+        return explain(x, target).detach()
+    except torch.OutOfMemoryError:
+        if len(x) == 1:
+            raise
+        if x.device.type == "cuda":
+            torch.cuda.empty_cache()
+        half = len(x) // 2
+        log(f"out of memory on a batch of {len(x)}: retrying as {half} + {len(x) - half}")
+        return torch.cat([attribute_in_halves(explain, x[:half], target[:half], log),
+                          attribute_in_halves(explain, x[half:], target[half:], log)])
+
+
+def score_curves(model: ImageModel, x: Tensor, attribution: Tensor, target: Tensor,
+                 pixels_per_step: Optional[int]) -> Tuple[Tensor, Tensor]:
+    """RISE insertion and deletion curves ``(B, steps)`` of a batch."""
+    return tuple(fn(model.module, x, attribution, target, pixels_per_step=pixels_per_step,
+                    max_examples_per_batch=CURVE_BATCH) for fn in (insertion_curve,
+                                                                    deletion_curve))
+
+
+def full_view(name: str) -> bool:
+    """An image of the user's or a photo's whole view (``NAME@1-c``): the ones drawn."""
+    return "@" not in name or name.endswith("@1-c")
+
+
+def run(
+    entries: Sequence[Entry],
+    models: Sequence[Union[str, ImageModel]],
+    methods: Sequence[str],
+    out: Path,
+    n_steps: int = 50,
+    batch_size: int = 8,
+    score: bool = True,
+    pixels_per_step: Optional[int] = None,
+    keep_attributions: bool = False,
+    float16: bool = False,
+    correct_only: bool = True,
+    heatmaps: Union[bool, HeatmapPath] = True,
+    device: Optional[str] = None,
+    workers: int = 0,
+    internal_batch_size: Optional[int] = INTERNAL_BATCH_SIZE,
+    progress: bool = True,
+    lines: bool = False,
+) -> RunSummary:
+    """
+    Explains ``entries`` with every method of ``methods`` (registry specs) on
+    every model of ``models`` (names for :func:`load_model` or
+    :class:`ImageModel` objects), for the predicted class, in batches of
+    ``batch_size``, and appends one row per image and method to
+    ``out/results.csv``.
+
+    ``score``: insertion and deletion AUCs and curves (``pixels_per_step`` None:
+    the image width, the protocol's). ``keep_attributions``: every map saved as
+    safetensors (``float16`` halves the space); see :func:`read_attribution`.
+    ``correct_only``: images whose prediction is not among their labels are
+    skipped (images without labels always count as correct). ``heatmaps``:
+    draws the full views (True: ``out/heatmaps/MODEL/NAME.png``, or a function
+    of model and image naming the PNG) with every method that has a row.
+    ``workers``: DataLoader processes that decode images. ``lines``: prints a
+    line per image. Under ``torchrun`` (``WORLD_SIZE`` > 1) each rank explains
+    its share and rank 0 merges the rows and rebuilds the tables.
+    """
+    check_methods(methods)
+    for spec in models:
+        if isinstance(spec, str):
+            check_model(spec)
+    if batch_size < 1:
+        raise ValueError(f"batch_size must be at least 1, got {batch_size}")
+    me = ranks(device)
+    out.mkdir(parents=True, exist_ok=True)
+    if me.main:
+        merge_parts(out)  # what a killed run left, whatever its number of ranks
+    me.barrier()
+    done = {r.key: r for r in read_rows(out)}
+    skipped = read_skipped(out)
+    writer = PartWriter(out, me.rank)
+    summary = RunSummary()
+    bar = tqdm(disable=not progress or not me.main, desc="explain", unit="map",
+               file=sys.stderr, dynamic_ncols=True)
+    log = lambda message: bar.write(message, file=sys.stderr)  # noqa: E731
+    for spec in models:
+        model = load_model(spec, me.device) if isinstance(spec, str) else spec
+        model.module.to(me.device)
+        settings = {m: (method_steps(m, n_steps), _pixels(pixels_per_step, model.size, score),
+                        model.size) for m in methods}
+        _check_settings(done.values(), model.name, settings, out)
+        pending = [e for e in entries if (model.name, e.name) not in skipped and (
+            any((model.name, e.name, m) not in done for m in methods)
+            or heatmaps and full_view(e.name)
+            and not _heatmap_path(heatmaps, out, model.name, e.name).exists())]
+        summary.resumed += sum((model.name, e.name, m) in done for e in entries for m in methods)
+        mine = me.share(pending)
+        bar.total = (bar.total or 0) + len(mine) * len(methods)
+        bar.refresh()
+        loader = DataLoader(ImageDataset(mine, model.size), batch_size=batch_size,
+                            collate_fn=collate, num_workers=workers,
+                            pin_memory=me.device.startswith("cuda"))
+        explainers = {m: make_method(m, model, n_steps, internal_batch_size) for m in methods}
+        for batch in loader:
+            for name, error in batch.failed:
+                log(f"captum-idg: skipped {name}: {error}")
+                writer.skipped(model.name, name, f"unreadable: {error}")
+                summary.skipped.setdefault(model.name, []).append(name)
+                bar.update(len(methods))
+            if not batch.entries:
+                continue
+            _explain_batch(model, batch.entries, batch.pixels.to(me.device, non_blocking=True),
+                           explainers, settings, done, writer, summary, bar, log, me,
+                           out=out, score=score, keep=keep_attributions, float16=float16,
+                           correct_only=correct_only, heatmaps=heatmaps, lines=lines)
+    bar.close()
+    me.barrier()
+    if me.main:
+        merge_parts(out)
+        if score:
+            rebuild(out)
+    return summary
+
+
+def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
+                   explainers: Dict[str, Explain], settings: Dict[str, Tuple[int, int, int]],
+                   done: Dict[Tuple[str, str, str], Record], writer: PartWriter,
+                   summary: RunSummary, bar: tqdm, log: Callable[[str], None], me: Ranks,
+                   *, out: Path, score: bool,
+                   keep: bool, float16: bool, correct_only: bool,
+                   heatmaps: Union[bool, HeatmapPath], lines: bool) -> None:
+    names = categories()
+    x = model.normalise(pixels)
+    with torch.no_grad():
+        probabilities = model.module(x).softmax(dim=1)
+    predicted = probabilities.argmax(dim=1)
+    kept = []
+    for i, entry in enumerate(entries):
+        if correct_only and entry.labels is not None and int(predicted[i]) not in entry.labels:
+            writer.skipped(model.name, entry.name, f"predicted {names[int(predicted[i])]}")
+            summary.skipped.setdefault(model.name, []).append(entry.name)
+            bar.update(len(explainers))
+        else:
+            kept.append(i)
+    maps: Dict[int, Dict[str, Tensor]] = {i: {} for i in kept}
+    rows: Dict[int, Dict[str, Record]] = {i: {} for i in kept}
+    for spec, explain in explainers.items():
+        todo = [i for i in kept if (model.name, entries[i].name, spec) not in done]
+        if not todo:
+            continue
+        bar.set_postfix_str(f"{model.name} {method_label(spec)} x{len(todo)}")
+        xs, targets = x[todo], predicted[todo]
+        start = time.perf_counter()
+        attributions = attribute_in_halves(explain, xs, targets, log)
+        if x.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = (time.perf_counter() - start) / len(todo)
+        curves = score_curves(model, xs, attributions, targets, settings[spec][1]) if score \
+            else None
+        shard = write_shard(out, model.name, spec, me.rank, {
+            entries[i].name: a for i, a in zip(todo, attributions)}, float16) if keep else ""
+        for k, i in enumerate(todo):
+            entry, target = entries[i], int(predicted[i])
+            record = Record(
+                model.name, entry.name, method_label(spec), target, names[target],
+                float(probabilities[i, target]),
+                float(curve_auc(curves[0][k])) if curves else float("nan"),
+                float(curve_auc(curves[1][k])) if curves else float("nan"),
+                seconds, spec, *settings[spec],
+                labels=";".join(map(str, sorted(entry.labels))) if entry.labels else "",
+                attribution=shard, version=captum_idg.__version__)
+            writer.row(record, *(c[k] for c in curves) if curves else ())
+            maps[i][spec], rows[i][spec] = attributions[k], record
+            summary.rows += 1
+        bar.update(len(todo))
+    for i in kept:
+        entry = entries[i]
+        earlier = {spec: r for (m, image, spec), r in done.items()
+                   if (m, image) == (model.name, entry.name)}
+        if heatmaps and full_view(entry.name):
+            _draw(model, entry.name, pixels[i], x[i : i + 1], predicted[i : i + 1],
+                  probabilities[i], earlier, maps[i], rows[i], out, heatmaps)
+        if lines and rows[i]:
+            wrong = entry.labels is not None and int(predicted[i]) not in entry.labels
+            scores = " | ".join(f"{r.method} ins {r.insertion:.3f} del {r.deletion:.3f}"
+                                for r in rows[i].values())
+            bar.write(f"{entry.name}: {names[int(predicted[i])]} "
+                      f"({float(probabilities[i, predicted[i]]):.2f})"
+                      f"{' [not among its known classes]' if wrong else ''} | {scores}",
+                      file=sys.stdout)
+
+
+def _draw(model: ImageModel, image: str, pixels: Tensor, x: Tensor, target: Tensor,
+          probabilities: Tensor, earlier: Dict[str, Record], maps: Dict[str, Tensor],
+          rows: Dict[str, Record], out: Path, heatmaps: Union[bool, HeatmapPath]) -> None:
+    """The heatmap of ``image`` with every method that has a row: drawn when
+    this run added one or the picture is missing. Earlier rows' maps come from
+    the store, or are explained again with their own settings."""
+    path = _heatmap_path(heatmaps, out, model.name, image)
+    if not maps and path.exists():
+        return
+    drawn: Dict[str, Tensor] = {}
+    for spec, record in earlier.items():
+        if record.attribution:
+            drawn[spec] = read_attribution(out, image, spec, model.name).float()
+        else:
+            explain = make_method(spec, model, record.n_steps or 2)
+            drawn[spec] = explain(x, target).detach()[0]
+    drawn.update(maps)
+    records = {**earlier, **rows}
+    titles = {spec: (f"{r.method}\nins {r.insertion:.3f}  del {r.deletion:.3f}" if r.scored
+                     else r.method) for spec, r in records.items()}
+    names = categories()
+    top = probabilities.topk(3)
+    top3 = ", ".join(f"{names[int(c)]} {float(p):.2f}" for p, c in zip(*top))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    plot_heatmaps(pixels, {records[s].method: m for s, m in drawn.items()},
+                  {records[s].method: t for s, t in titles.items()},
+                  f"{model.name}: {image}\ntop-3: {top3}", path)
+
+
+def _heatmap_path(heatmaps: Union[bool, HeatmapPath], out: Path, model: str,
+                  image: str) -> Path:
+    if callable(heatmaps):
+        return heatmaps(model, image)
+    return out / "heatmaps" / model / f"{image}.png"
+
+
+def _pixels(pixels_per_step: Optional[int], size: int, score: bool) -> int:
+    return 0 if not score else (pixels_per_step or size)
+
+
+def _check_settings(rows: Sequence[Record], model: str,
+                    settings: Dict[str, Tuple[int, int, int]], out: Path) -> None:
+    """Refuses to resume rows of ``model`` made with other settings."""
+    for r in rows:
+        if r.model == model and r.spec in settings and r.settings != settings[r.spec]:
+            was, now = r.settings, settings[r.spec]
+            raise ValueError(
+                f"{out} has rows of {r.spec} on {model} made with n_steps {was[0]}, "
+                f"{was[1]} pixels per step, {was[2]} px images; this run asks {now[0]}, "
+                f"{now[1]}, {now[2]}: use another --out, or the same settings to resume")
