@@ -73,6 +73,9 @@ def _run_options(parser: argparse.ArgumentParser, steps: bool = True) -> None:
                         help="steps of every path method")
     parser.add_argument("--batch-size", type=_positive(1), default=8,
                         help="images per attribute call (halved on out-of-memory)")
+    parser.add_argument("--internal-batch-size", type=_positive(1), default=25,
+                        help="path points times images per forward/backward pass (larger "
+                             "uses a GPU better)")
     parser.add_argument("--per-class", type=_positive(1), default=None,
                         help="at most this many images per class folder")
     parser.add_argument("--seed", type=int, default=None,
@@ -225,7 +228,11 @@ def _explain(args: argparse.Namespace) -> int:
                   batch_size=args.batch_size, pixels_per_step=args.pixels_per_step,
                   keep_attributions=args.keep_attributions, float16=args.float16,
                   correct_only=False, heatmaps=lambda model, image: args.out / f"{image}.png",
-                  device=args.device, workers=args.workers, lines=True)
+                  device=args.device, workers=args.workers, lines=True,
+                  internal_batch_size=args.internal_batch_size)
+    if summary.resumed:
+        print(f"resumed: {summary.resumed} maps were already in {args.out / 'results.csv'} "
+              "(their pictures are there too)")
     failed = [name for names in summary.skipped.values() for name in names]
     return 2 if failed else 0
 
@@ -248,7 +255,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     summary = run(entries, models, methods, args.out, n_steps=args.n_steps,
                   batch_size=args.batch_size, pixels_per_step=pixels_per_step,
                   keep_attributions=args.keep_attributions, float16=args.float16,
-                  heatmaps=not args.no_heatmaps, device=args.device, workers=args.workers)
+                  heatmaps=not args.no_heatmaps, device=args.device, workers=args.workers,
+                  internal_batch_size=args.internal_batch_size)
     if not _main_rank():
         return 0
     for model, names in summary.skipped.items():
@@ -268,7 +276,7 @@ def _attribute(args: argparse.Namespace) -> int:
                   batch_size=args.batch_size, score=args.score,
                   pixels_per_step=args.pixels_per_step, keep_attributions=True,
                   float16=args.float16, correct_only=False, heatmaps=False, device=args.device,
-                  workers=args.workers)
+                  workers=args.workers, internal_batch_size=args.internal_batch_size)
     if _main_rank():
         skipped = sum(map(len, summary.skipped.values()))
         print(f"attributions of {summary.rows + summary.resumed} rows in {args.out} "

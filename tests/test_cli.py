@@ -5,6 +5,7 @@ import subprocess
 import sys
 
 import numpy as np
+import torch
 import pytest
 from PIL import Image
 
@@ -125,3 +126,33 @@ def test_benchmark_resumes_refuses_other_settings_and_reports(tmp_path):
     assert report.returncode == 0 and "Paired against IG" in report.stdout
     assert (tmp_path / "out" / "table.txt").read_text().strip() in report.stdout
     assert_png(tmp_path / "out" / "curves_efficientnet_lite0.png")
+
+
+@pytest.mark.slow
+def test_attribute_keeps_every_map_and_reads_one_back(tmp_path):
+    import skimage.data
+
+    from captum_idg.evaluation import read_attribution
+    from captum_idg.evaluation.images import load_image, prepare
+    from captum_idg.evaluation.methods import make_method
+    from captum_idg.evaluation.models import load_model
+
+    photos = tmp_path / "photos" / "n02123045"  # tabby: an ImageFolder class
+    photos.mkdir(parents=True)
+    Image.fromarray(skimage.data.chelsea()).save(photos / "cat.png")
+    Image.fromarray(skimage.data.coffee()).save(photos / "cup.png")
+    done = run("attribute", str(tmp_path / "photos"), "--method", "idg", "--n-steps", "4",
+               "--float16", "--out", str(tmp_path / "out"))
+    assert done.returncode == 0, done.stderr
+    found = rows(tmp_path / "out" / "results.csv")
+    assert sorted(r["image"] for r in found) == ["n02123045/cat.png", "n02123045/cup.png"]
+    assert all(r["labels"] == "281" and r["insertion"] == "nan" for r in found)
+    model = load_model("efficientnet_lite0")
+    image = "n02123045/cat.png"
+    x = model.normalise(prepare(load_image(photos / "cat.png").pixels, model.size)[None])
+    target = model.module(x).argmax(1)
+    direct = make_method("idg", model, 4)(x, target)[0]
+    stored = read_attribution(tmp_path / "out", image, "idg")
+    assert stored.dtype == torch.float16 and stored.shape == direct.shape
+    scale = direct.abs().max()
+    torch.testing.assert_close(stored.float() / scale, direct / scale, atol=2e-3, rtol=0)
