@@ -10,9 +10,9 @@ from typing import Any, List, Optional, Sequence
 DESCRIPTION = """Explain images with Integrated Decision Gradients and its companions, and
 benchmark the methods by insertion and deletion on real ImageNet models
 (EfficientNet-Lite0/1, installed from PyPI, no download at run time)."""
-METHODS_HELP = """methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi, adaptive_ig,
-  idgi, saliency, input_x_gradient, guided_backprop, occlusion; NAME:STEPS sets a method's
-  own steps (idg_uniform:256)"""
+METHODS_HELP = """methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi,
+  adaptive_ig, idgi, saliency, input_x_gradient, guided_backprop, occlusion;
+  NAME:STEPS sets a method's own steps (idg_uniform:256)"""
 EPILOG = f"""examples:
   captum-idg explain --demo                      heatmaps of the photos in scikit-image
   captum-idg explain photo.jpg --methods idg,ig,guided_ig

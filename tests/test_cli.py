@@ -5,8 +5,8 @@ import subprocess
 import sys
 
 import numpy as np
-import torch
 import pytest
+import torch
 from PIL import Image
 
 from captum_idg.cli import _parser

@@ -195,3 +195,31 @@ def test_torchrun_ranks_equal_one_process_and_a_killed_run_resumes(tmp_path):
                              capture_output=True, text=True, timeout=600)  # now one rank
     assert resumed.returncode == 0, resumed.stderr[-3000:]
     _same_rows(tmp_path / "one", tmp_path / "killed")
+
+
+def test_your_own_dataset_and_captum_attribution_objects(tmp_path):
+    from captum.attr import IntegratedGradients, Saliency
+    from torch.utils.data import TensorDataset
+
+    from captum_idg.evaluation.datasets import dataset_images
+
+    pixels = torch.rand(6, 3, 40, 40, generator=torch.Generator().manual_seed(4))
+    dataset = TensorDataset(pixels, torch.zeros(6))  # (pixels, label) items, as torchvision's
+    entries = dataset_images(dataset, names=[f"im{i}" for i in range(6)],
+                             labels=[None, None, None, None, 0, 0])
+    model = tiny_model()
+    ig = IntegratedGradients(model.module)
+    methods = {"captum_ig": ig, "saliency": Saliency(model.module)}
+    summary = run(entries, [model], methods, tmp_path, batch_size=4, pixels_per_step=64,
+                  keep_attributions=True, heatmaps=False, progress=False, workers=1)
+    assert summary.skipped == {"tiny": ["im4", "im5"]}  # labelled tench, predicted otherwise
+    rows = {(r.image, r.method) for r in read_rows(tmp_path)}
+    assert rows == {(f"im{i}", m) for i in range(4) for m in ("captum_ig", "saliency")}
+    from captum_idg.evaluation.images import prepare
+
+    x = model.normalise(prepare(pixels[2], 32)[None])
+    direct = ig.attribute(x, target=model.module(x).argmax(1))
+    torch.testing.assert_close(read_attribution(tmp_path, "im2", "captum_ig"), direct[0],
+                               atol=1e-6, rtol=1e-5)
+    with pytest.raises(ValueError, match="one per item"):
+        dataset_images(dataset, names=["a"] * 6)

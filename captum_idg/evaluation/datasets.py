@@ -14,7 +14,7 @@ import random
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -31,11 +31,12 @@ from captum_idg.evaluation.images import (
 
 @dataclass(frozen=True)
 class Entry:
-    """One image: a unique ``name``, a file or ``(3, H, W)`` pixels in ``[0, 1]``,
-    and the classes that count as correct (None: unknown, any prediction)."""
+    """One image: a unique ``name``; a file, ``(3, H, W)`` pixels in ``[0, 1]`` or a
+    function that returns them (called in a DataLoader worker); and the classes
+    that count as correct (None: unknown, any prediction)."""
 
     name: str
-    source: Union[Path, Tensor]
+    source: Union[Path, Tensor, Callable[[], Tensor]]
     labels: Optional[FrozenSet[int]] = None
 
     @property
@@ -74,8 +75,12 @@ class ImageDataset(Dataset):
     def __getitem__(self, index: int) -> Tuple[Entry, Union[Tensor, str]]:
         entry = self.entries[index]
         try:
-            pixels = entry.source if isinstance(entry.source, Tensor) else (
-                load_image(entry.source).pixels)
+            if isinstance(entry.source, Tensor):
+                pixels = entry.source
+            elif isinstance(entry.source, Path):
+                pixels = load_image(entry.source).pixels
+            else:
+                pixels = entry.source()
         except ValueError as error:
             return entry, str(error)
         return entry, prepare(pixels, self.size)
@@ -128,6 +133,37 @@ def find_images(paths: Sequence[Union[str, Path]]) -> List[Entry]:
                              f"{entry.source}): give their common folder instead")
         seen[entry.name] = entry.source  # type: ignore[assignment]
     return entries
+
+
+@dataclass(frozen=True)
+class _Item:
+    """Item ``index`` of a map-style dataset, its pixels only (picklable for workers)."""
+
+    dataset: Dataset
+    index: int
+
+    def __call__(self) -> Tensor:
+        item = self.dataset[self.index]
+        return item[0] if isinstance(item, (tuple, list)) else item
+
+
+def dataset_images(dataset: Dataset, names: Optional[Sequence[str]] = None,
+                   labels: Optional[Sequence[Optional[int]]] = None) -> List[Entry]:
+    """
+    Entries of your own map-style ``dataset``, whose items are ``(3, H, W)``
+    pixels in ``[0, 1]`` or tuples that start with them (torchvision datasets
+    with ``ToTensor()``). ``names``: unique names (default: the indices);
+    ``labels``: the ImageNet class of each item, or None where any prediction
+    counts as correct (default: unknown).
+    """
+    count = len(dataset)  # type: ignore[arg-type]
+    names = [str(i) for i in range(count)] if names is None else list(names)
+    labels = [None] * count if labels is None else list(labels)
+    if len(names) != count or len(labels) != count or len(set(names)) != count:
+        raise ValueError(f"names and labels must give one per item of the dataset ({count}), "
+                         "names unique")
+    return [Entry(name, _Item(dataset, i), None if label is None else frozenset({int(label)}))
+            for i, (name, label) in enumerate(zip(names, labels))]
 
 
 def bundled_images(with_views: bool = False, labelled_only: bool = True) -> List[Entry]:

@@ -139,6 +139,15 @@ def parse_method(spec: str) -> Tuple[str, Optional[int]]:
     return name, int(steps)
 
 
+def is_method(spec: str) -> bool:
+    """Whether ``spec`` names a method of the registry."""
+    try:
+        parse_method(spec)
+    except ValueError:
+        return False
+    return True
+
+
 def check_methods(specs: Sequence[str]) -> List[str]:
     """``specs`` if every one names a method (see :func:`parse_method`), else ValueError."""
     for spec in specs:

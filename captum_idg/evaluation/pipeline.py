@@ -14,7 +14,7 @@ import sys
 import time
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Callable, Dict, List, Optional, Sequence, Set, Tuple, Union
+from typing import Any, Callable, Dict, List, Mapping, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -28,6 +28,7 @@ from captum_idg.evaluation.methods import (
     INTERNAL_BATCH_SIZE,
     Explain,
     check_methods,
+    is_method,
     make_method,
     method_label,
     method_steps,
@@ -79,10 +80,13 @@ def full_view(name: str) -> bool:
     return "@" not in name or name.endswith("@1-c")
 
 
+Methods = Union[Sequence[str], Mapping[str, Any]]
+
+
 def run(
     entries: Sequence[Entry],
     models: Sequence[Union[str, ImageModel]],
-    methods: Sequence[str],
+    methods: Methods,
     out: Path,
     n_steps: int = 50,
     batch_size: int = 8,
@@ -99,11 +103,15 @@ def run(
     lines: bool = False,
 ) -> RunSummary:
     """
-    Explains ``entries`` with every method of ``methods`` (registry specs) on
-    every model of ``models`` (names for :func:`load_model` or
-    :class:`ImageModel` objects), for the predicted class, in batches of
-    ``batch_size``, and appends one row per image and method to
-    ``out/results.csv``.
+    Explains ``entries`` (see :mod:`~captum_idg.evaluation.datasets`: files,
+    folders, your own Dataset) with every method of ``methods`` on every model
+    of ``models`` (names for :func:`load_model` or :class:`ImageModel`
+    objects), for the predicted class, in batches of ``batch_size``, and
+    appends one row per image and method to ``out/results.csv``. ``methods``
+    are registry specs (``["idg", "ig:16"]``) or, for a single model, a mapping
+    of names to Captum-style attribution objects built on its module
+    (``{"my_ig": IntegratedGradients(model.module)}``: ``attribute(x,
+    target=t)`` is called on normalised images).
 
     ``score``: insertion and deletion AUCs and curves (``pixels_per_step`` None:
     the image width, the protocol's). ``keep_attributions``: every map saved as
@@ -116,7 +124,10 @@ def run(
     line per image. Under ``torchrun`` (``WORLD_SIZE`` > 1) each rank explains
     its share and rank 0 merges the rows and rebuilds the tables.
     """
-    check_methods(methods)
+    if not isinstance(methods, Mapping):
+        check_methods(methods)
+    elif len(models) != 1:
+        raise ValueError("attribution objects are bound to one model: give one model")
     for spec in models:
         if isinstance(spec, str):
             check_model(spec)
@@ -137,8 +148,9 @@ def run(
     for spec in models:
         model = load_model(spec, me.device) if isinstance(spec, str) else spec
         model.module.to(me.device)
-        settings = {m: (method_steps(m, n_steps), _pixels(pixels_per_step, model.size, score),
-                        model.size) for m in methods}
+        settings = {m: (0 if isinstance(methods, Mapping) else method_steps(m, n_steps),
+                        _pixels(pixels_per_step, model.size, score), model.size)
+                     for m in methods}
         _check_settings(done.values(), model.name, settings, out)
         pending = [e for e in entries if (model.name, e.name) not in skipped and (
             any((model.name, e.name, m) not in done for m in methods)
@@ -151,7 +163,7 @@ def run(
         loader = DataLoader(ImageDataset(mine, model.size), batch_size=batch_size,
                             collate_fn=collate, num_workers=workers,
                             pin_memory=me.device.startswith("cuda"))
-        explainers = {m: make_method(m, model, n_steps, internal_batch_size) for m in methods}
+        explainers = _explainers(methods, model, n_steps, internal_batch_size)
         for batch in loader:
             for name, error in batch.failed:
                 log(f"captum-idg: skipped {name}: {error}")
@@ -173,8 +185,23 @@ def run(
     return summary
 
 
+@dataclass
+class _Method:
+    label: str
+    explain: Explain
+
+
+def _explainers(methods: Methods, model: ImageModel, n_steps: int,
+                internal_batch_size: Optional[int]) -> Dict[str, _Method]:
+    if isinstance(methods, Mapping):
+        return {name: _Method(name, lambda x, t, obj=obj: obj.attribute(x, target=t))
+                for name, obj in methods.items()}
+    return {m: _Method(method_label(m), make_method(m, model, n_steps, internal_batch_size))
+            for m in methods}
+
+
 def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
-                   explainers: Dict[str, Explain], settings: Dict[str, Tuple[int, int, int]],
+                   explainers: Dict[str, _Method], settings: Dict[str, Tuple[int, int, int]],
                    done: Dict[Tuple[str, str, str], Record], writer: PartWriter,
                    summary: RunSummary, bar: tqdm, log: Callable[[str], None], me: Ranks,
                    *, out: Path, score: bool,
@@ -195,14 +222,14 @@ def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
             kept.append(i)
     maps: Dict[int, Dict[str, Tensor]] = {i: {} for i in kept}
     rows: Dict[int, Dict[str, Record]] = {i: {} for i in kept}
-    for spec, explain in explainers.items():
+    for spec, method in explainers.items():
         todo = [i for i in kept if (model.name, entries[i].name, spec) not in done]
         if not todo:
             continue
-        bar.set_postfix_str(f"{model.name} {method_label(spec)} x{len(todo)}")
+        bar.set_postfix_str(f"{model.name} {method.label} x{len(todo)}")
         xs, targets = x[todo], predicted[todo]
         start = time.perf_counter()
-        attributions = attribute_in_halves(explain, xs, targets, log)
+        attributions = attribute_in_halves(method.explain, xs, targets, log)
         if x.device.type == "cuda":
             torch.cuda.synchronize()
         seconds = (time.perf_counter() - start) / len(todo)
@@ -213,7 +240,7 @@ def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
         for k, i in enumerate(todo):
             entry, target = entries[i], int(predicted[i])
             record = Record(
-                model.name, entry.name, method_label(spec), target, names[target],
+                model.name, entry.name, method.label, target, names[target],
                 float(probabilities[i, target]),
                 float(curve_auc(curves[0][k])) if curves else float("nan"),
                 float(curve_auc(curves[1][k])) if curves else float("nan"),
@@ -230,7 +257,7 @@ def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
                    if (m, image) == (model.name, entry.name)}
         if heatmaps and full_view(entry.name):
             _draw(model, entry.name, pixels[i], x[i : i + 1], predicted[i : i + 1],
-                  probabilities[i], earlier, maps[i], rows[i], out, heatmaps)
+                  probabilities[i], earlier, maps[i], rows[i], explainers, out, heatmaps)
         if lines and rows[i]:
             wrong = entry.labels is not None and int(predicted[i]) not in entry.labels
             scores = " | ".join(f"{r.method} ins {r.insertion:.3f} del {r.deletion:.3f}"
@@ -243,10 +270,12 @@ def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
 
 def _draw(model: ImageModel, image: str, pixels: Tensor, x: Tensor, target: Tensor,
           probabilities: Tensor, earlier: Dict[str, Record], maps: Dict[str, Tensor],
-          rows: Dict[str, Record], out: Path, heatmaps: Union[bool, HeatmapPath]) -> None:
+          rows: Dict[str, Record], explainers: Dict[str, _Method], out: Path,
+          heatmaps: Union[bool, HeatmapPath]) -> None:
     """The heatmap of ``image`` with every method that has a row: drawn when
     this run added one or the picture is missing. Earlier rows' maps come from
-    the store, or are explained again with their own settings."""
+    the store, or are explained again with their own settings (an attribution
+    object of an earlier run that is not in this one is left out)."""
     path = _heatmap_path(heatmaps, out, model.name, image)
     if not maps and path.exists():
         return
@@ -254,9 +283,10 @@ def _draw(model: ImageModel, image: str, pixels: Tensor, x: Tensor, target: Tens
     for spec, record in earlier.items():
         if record.attribution:
             drawn[spec] = read_attribution(out, image, spec, model.name).float()
-        else:
-            explain = make_method(spec, model, record.n_steps or 2)
-            drawn[spec] = explain(x, target).detach()[0]
+        elif spec in explainers:
+            drawn[spec] = explainers[spec].explain(x, target).detach()[0]
+        elif is_method(spec):
+            drawn[spec] = make_method(spec, model, record.n_steps or 2)(x, target).detach()[0]
     drawn.update(maps)
     records = {**earlier, **rows}
     titles = {spec: (f"{r.method}\nins {r.insertion:.3f}  del {r.deletion:.3f}" if r.scored

@@ -211,7 +211,8 @@ def _cell(stat: Tuple[float, float, float], best: bool) -> str:
     return f"{'*' if best else ''}{mean:.3f} [{low:.3f}, {high:.3f}]"
 
 
-def plot_curves(curves: Curves, model: str, path: Path, methods: Optional[Sequence[str]] = None) -> None:
+def plot_curves(curves: Curves, model: str, path: Path,
+                methods: Optional[Sequence[str]] = None) -> None:
     """Mean insertion and deletion curves of each method of ``model``, side by side."""
     mine: Dict[str, List[Tuple[List[float], List[float]]]] = {}
     for (m, _, method), pair in curves.items():
