@@ -18,3 +18,7 @@ def __getattr__(name: str) -> Any:
     if name in attr.__all__:
         return getattr(attr, name)
     raise AttributeError(f"module 'captum_idg' has no attribute {name!r}")
+
+
+def __dir__() -> list:
+    return sorted(set(globals()) | set(import_module("captum_idg.attr").__all__))

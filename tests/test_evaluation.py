@@ -109,8 +109,9 @@ def test_a_resumed_image_keeps_every_method_in_its_heatmap(tmp_path, monkeypatch
 
     drawn = []
 
-    def plot(pixels, maps, titles, suptitle, path):
+    def plot(pixels, maps, titles, suptitle, path, legend):
         drawn.append((maps, titles))
+        assert [line.split(":")[0] for line in legend] == list(maps)  # one line a method
         path.touch()
 
     monkeypatch.setattr(pipeline, "plot_heatmaps", plot)

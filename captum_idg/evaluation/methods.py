@@ -40,9 +40,10 @@ INTERNAL_BATCH_SIZE = 25
 
 @dataclass(frozen=True)
 class Method:
-    """A method's label in tables and how to build it for a model."""
+    """A method's label in tables, what it is in a few words, and how to build it."""
 
     label: str
+    about: str
     build: Builder
     uses_steps: bool = True
 
@@ -100,21 +101,31 @@ def _occlusion(model: ImageModel, n_steps: int, internal_batch_size: Optional[in
 
 
 METHODS: Dict[str, Method] = {
-    "idg": Method("IDG", _straight_path(IntegratedDecisionGradients)),
-    "idg_uniform": Method("IDG uniform",
+    "idg": Method("IDG", "IG with each gradient weighted by dF/da, adaptive samples",
+                  _straight_path(IntegratedDecisionGradients)),
+    "idg_uniform": Method("IDG uniform", "IDG on evenly spaced samples",
                           _straight_path(IntegratedDecisionGradients, method="riemann_middle")),
-    "idg_reference": Method("IDG reference",
+    "idg_reference": Method("IDG reference", "IDG as the authors' code samples it",
                             _straight_path(IntegratedDecisionGradients, method="reference")),
-    "ig": Method("IG", _straight_path(IntegratedGradients)),
-    "left_ig": Method("Left-IG", _straight_path(LeftIntegratedGradients)),
-    "guided_ig": Method("Guided IG", _guided_ig),
-    "agi": Method("AGI", _agi, uses_steps=False),
-    "adaptive_ig": Method("Adaptive IG", _straight_path(AdaptiveIntegratedGradients)),
-    "idgi": Method("IDGI", _straight_path(ImportantDirectionGradientIntegration)),
-    "saliency": Method("Saliency", _gradient(Saliency), uses_steps=False),
-    "input_x_gradient": Method("Input x Gradient", _gradient(InputXGradient), uses_steps=False),
-    "guided_backprop": Method("Guided Backprop", _gradient(GuidedBackprop), uses_steps=False),
-    "occlusion": Method("Occlusion", _occlusion, uses_steps=False),
+    "ig": Method("IG", "Integrated Gradients: gradients averaged from a black image",
+                 _straight_path(IntegratedGradients)),
+    "left_ig": Method("Left-IG", "IG up to where the logit saturates",
+                      _straight_path(LeftIntegratedGradients)),
+    "guided_ig": Method("Guided IG", "IG on a path that moves low-gradient pixels first",
+                        _guided_ig),
+    "agi": Method("AGI", "gradients along adversarial steps", _agi, uses_steps=False),
+    "adaptive_ig": Method("Adaptive IG", "IG on IDG's adaptive samples",
+                          _straight_path(AdaptiveIntegratedGradients)),
+    "idgi": Method("IDGI", "IG's logit change given to the gradient direction only",
+                   _straight_path(ImportantDirectionGradientIntegration)),
+    "saliency": Method("Saliency", "the gradient at the image", _gradient(Saliency),
+                       uses_steps=False),
+    "input_x_gradient": Method("Input x Gradient", "pixel times its gradient",
+                               _gradient(InputXGradient), uses_steps=False),
+    "guided_backprop": Method("Guided Backprop", "gradient with negative signals cut at ReLUs",
+                              _gradient(GuidedBackprop), uses_steps=False),
+    "occlusion": Method("Occlusion", "score drop when a 16 px patch is greyed",
+                        _occlusion, uses_steps=False),
 }
 PAPER_METHODS = ("idg", "ig", "left_ig", "guided_ig", "agi")
 BENCHMARK_METHODS = PAPER_METHODS + ("idg_uniform", "idg_reference")
@@ -159,6 +170,11 @@ def method_label(spec: str) -> str:
     """The label of ``spec`` in tables: ``"IDG uniform (256)"`` for ``idg_uniform:256``."""
     name, steps = parse_method(spec)
     return METHODS[name].label + (f" ({steps})" if steps else "")
+
+
+def method_about(spec: str) -> str:
+    """What the method of ``spec`` is, in a few words."""
+    return METHODS[parse_method(spec)[0]].about
 
 
 def method_steps(spec: str, n_steps: int) -> int:

@@ -30,6 +30,7 @@ from captum_idg.evaluation.methods import (
     check_methods,
     is_method,
     make_method,
+    method_about,
     method_label,
     method_steps,
 )
@@ -189,6 +190,7 @@ def run(
 class _Method:
     label: str
     explain: Explain
+    about: str = "your attribution object"
 
 
 def _explainers(methods: Methods, model: ImageModel, n_steps: int,
@@ -196,8 +198,8 @@ def _explainers(methods: Methods, model: ImageModel, n_steps: int,
     if isinstance(methods, Mapping):
         return {name: _Method(name, lambda x, t, obj=obj: obj.attribute(x, target=t))
                 for name, obj in methods.items()}
-    return {m: _Method(method_label(m), make_method(m, model, n_steps, internal_batch_size))
-            for m in methods}
+    return {m: _Method(method_label(m), make_method(m, model, n_steps, internal_batch_size),
+                       method_about(m)) for m in methods}
 
 
 def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
@@ -294,10 +296,13 @@ def _draw(model: ImageModel, image: str, pixels: Tensor, x: Tensor, target: Tens
     names = categories()
     top = probabilities.topk(3)
     top3 = ", ".join(f"{names[int(c)]} {float(p):.2f}" for p, c in zip(*top))
+    legend = [f"{records[s].method}: " + (explainers[s].about if s in explainers
+                                          else method_about(s) if is_method(s) else "")
+              for s in drawn]
     path.parent.mkdir(parents=True, exist_ok=True)
     plot_heatmaps(pixels, {records[s].method: m for s, m in drawn.items()},
-                  {records[s].method: t for s, t in titles.items()},
-                  f"{model.name}: {image}\ntop-3: {top3}", path)
+                  {records[s].method: t for s, t in titles.items() if s in drawn},
+                  f"{model.name}: {image}\ntop-3: {top3}", path, legend)
 
 
 def _heatmap_path(heatmaps: Union[bool, HeatmapPath], out: Path, model: str,

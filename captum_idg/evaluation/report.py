@@ -24,6 +24,15 @@ from captum_idg.evaluation.results import (  # noqa: E402
 )
 
 BASELINE_METHOD = "IG"  # paired differences are taken against it
+TABLE_NOTE = ("Mean AUC over images with 95% bootstrap intervals. Insertion: higher is better; "
+              "deletion: lower is better;\n* marks the best of a column; rows sorted by "
+              "insertion - deletion (higher is better).")
+PAIRED_NOTE = ("Image by image, (insertion - deletion) of the method minus that of {baseline}: "
+               "above 0 the method is better.\nIntervals: 95% bootstrap over images and over "
+               "photos (views of a photo resampled together); d ins, d del: mean differences; "
+               "sign p: two-sided sign test.")
+PHOTO_NOTE = ("Mean paired difference against {baseline} on each photo's views (their number in "
+              "brackets): above 0 the method is better.")
 RESAMPLES = 4000
 
 
@@ -183,25 +192,29 @@ def plot_paired(rows: Sequence[Paired], path: Path, baseline: str = BASELINE_MET
     models = list(dict.fromkeys(row.model for row in rows))
     most = max(sum(row.model == model for row in rows) for model in models)
     figure, axes = plt.subplots(1, len(models), squeeze=False, sharex=True,
-                                figsize=(6.0 * len(models), 1.6 + 0.45 * most))
+                                figsize=(6.5 * len(models), 2.6 + 0.45 * most))
     for axis, model in zip(axes[0], models):
         mine = [row for row in rows if row.model == model][::-1]  # best on top
         for y, row in enumerate(mine):
-            axis.plot(row.photo_interval[1:], [y, y], color="0.65", linewidth=1.2,
+            axis.plot(row.interval[1:], [y, y], color="tab:blue", linewidth=7, alpha=0.45,
+                      solid_capstyle="butt", label="95% CI over images" if y == 0 else None)
+            axis.plot(row.photo_interval[1:], [y, y], color="black", linewidth=1.2,
+                      marker="|", markersize=10, zorder=3,
                       label="95% CI over photos" if y == 0 else None)
-            axis.plot(row.interval[1:], [y, y], color="tab:blue", linewidth=5, alpha=0.8,
-                      label="95% CI over images" if y == 0 else None)
-            axis.plot(row.interval[0], y, "o", color="black", markersize=4)
-        axis.axvline(0.0, color="tab:red", linewidth=1)
+            axis.plot(row.interval[0], y, "o", color="tab:red", markersize=5, zorder=4,
+                      label="mean" if y == 0 else None)
+        axis.axvline(0.0, color="0.3", linewidth=1, linestyle="--")
         axis.set_ylim(-0.6, most - 0.4)  # the same spacing in every panel
         axis.set_yticks(range(len(mine)), [f"{row.method} ({len(row.scores)})" for row in mine])
-        axis.set_xlabel(f"insertion - deletion, method minus {baseline} (right: better)")
-        axis.set_title(model)
+        axis.set_xlabel(f"insertion - deletion, method minus {baseline}\n"
+                        f"right of the dashed line: better than {baseline}")
+        axis.set_title(model, fontsize=10)
         axis.grid(axis="x", alpha=0.3)
-    axes[0][0].legend(fontsize=7, loc="lower right")
-    figure.suptitle(f"Paired against {baseline}: mean per image and 95% bootstrap intervals "
-                    "(number of images in brackets)", fontsize=9)
-    figure.tight_layout()
+    handles, labels = axes[0][0].get_legend_handles_labels()
+    figure.legend(handles, labels, loc="lower center", ncol=3, fontsize=8, frameon=False)
+    figure.suptitle(f"Each method paired against {baseline}, image by image:\nmean and 95% "
+                    "bootstrap intervals (images per method in brackets)", fontsize=9)
+    figure.tight_layout(rect=(0, 0.08, 1, 1))
     figure.savefig(path, dpi=110)
     plt.close(figure)
 
@@ -240,9 +253,10 @@ def plot_curves(curves: Curves, model: str, path: Path,
 
 
 def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[str, str],
-                  suptitle: str, path: Path) -> None:
-    """The image, then each method's |attribution| heatmap drawn by Captum with
-    its colour bar; the titles carry the insertion and deletion scores."""
+                  suptitle: str, path: Path, legend: Sequence[str] = ()) -> None:
+    """The image, then each method's |attribution| drawn by Captum over the
+    image in grey with its colour bar; the titles carry the insertion and
+    deletion scores, ``legend`` one line per method under the panels."""
     image = pixels.permute(1, 2, 0).cpu().numpy()
     panels = len(attributions) + 1
     columns = min(panels, 5)
@@ -256,17 +270,21 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
         values = attribution.detach().permute(1, 2, 0).cpu().numpy()
         if np.abs(values).sum() > 0:  # Captum's visualisation rejects all-zero maps
             visualization.visualize_image_attr(
-                values, image, method="heat_map", sign="absolute_value", show_colorbar=True,
-                plt_fig_axis=(figure, axis), use_pyplot=False,
+                values, image, method="blended_heat_map", sign="absolute_value",
+                show_colorbar=True, plt_fig_axis=(figure, axis), use_pyplot=False,
+                alpha_overlay=0.6,
             )
         axis.set_title(titles[method], fontsize=9)
     for axis in axes:
         axis.axis("off")
     figure.suptitle(suptitle, fontsize=9)
-    figure.text(0.5, 0.01, "colour: |attribution| summed over channels, normalised per map; "
-                "ins: insertion AUC (higher is better), del: deletion AUC (lower is better)",
-                ha="center", fontsize=8)
-    figure.tight_layout(rect=(0, 0.05, 1, 0.97))  # room for the note under the bars
+    notes = ["colour over the image: |attribution| summed over channels, normalised per map; "
+             "ins: insertion AUC (higher is better), del: deletion AUC (lower is better)",
+             *legend]
+    height = figure.get_figheight()
+    figure.text(0.5, 0.01, "\n".join(notes), ha="center", va="bottom", fontsize=7.5)
+    bottom = (0.25 + 0.14 * len(notes)) / height  # room for the notes under the bars
+    figure.tight_layout(rect=(0, bottom, 1, 0.97))
     figure.savefig(path, dpi=100)
     plt.close(figure)
 
@@ -282,8 +300,10 @@ def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     if baseline != BASELINE_METHOD and baseline not in {r.method for r in records}:
         raise ValueError(f"no rows of the method {baseline!r} in {out / 'results.csv'}")
     suffix = "" if baseline == BASELINE_METHOD else "_vs_" + re.sub(r"\W+", "_", baseline)
-    text, rows = summary_table(records), paired(records, baseline)
-    pairs, by_photo = paired_table(rows), photo_table(rows)
+    text = TABLE_NOTE + "\n" + summary_table(records)
+    rows = paired(records, baseline)
+    pairs = PAIRED_NOTE.format(baseline=baseline) + "\n" + paired_table(rows)
+    by_photo = PHOTO_NOTE.format(baseline=baseline) + "\n" + photo_table(rows)
     (out / "table.txt").write_text(text + "\n")
     (out / f"paired{suffix}.txt").write_text(pairs + "\n")
     (out / f"photos{suffix}.txt").write_text(by_photo + "\n")

@@ -178,6 +178,7 @@ def merge_parts(out: Path) -> int:
     os.replace(partial, out / "skipped.csv")
     for path in parts:
         path.unlink()
+    (out / PARTS).rmdir()
     return len(rows)
 
 

@@ -16,8 +16,9 @@ fade towards 0, the mean colour in normalised space.
 ``blur_padding="reflect"`` gives torchvision's ``gaussian_blur`` instead.
 """
 
+import functools
 import math
-from typing import Callable, Optional, Union
+from typing import Any, Callable, Optional, Union
 
 import torch
 from captum._utils.common import _format_additional_forward_args
@@ -187,16 +188,22 @@ def curve_auc(curve: Tensor) -> Tensor:
     return (curve.sum(dim=-1) - (curve[..., 0] + curve[..., -1]) / 2) / (curve.shape[-1] - 1)
 
 
-def insertion(*args, **kwargs) -> Tensor:
-    r"""Insertion AUC per example: :func:`curve_auc` of :func:`insertion_curve`
-    (same arguments). Higher is better."""
-    return curve_auc(insertion_curve(*args, **kwargs))
+def _auc_of(curve: Callable[..., Tensor], name: str, doc: str) -> Callable[..., Tensor]:
+    """The AUC of ``curve``'s result, with ``curve``'s signature (for ``help``)."""
+
+    @functools.wraps(curve)
+    def auc(*args: Any, **kwargs: Any) -> Tensor:
+        return curve_auc(curve(*args, **kwargs))
+
+    auc.__name__ = auc.__qualname__ = name
+    auc.__doc__ = doc
+    return auc
 
 
-def deletion(*args, **kwargs) -> Tensor:
-    r"""Deletion AUC per example: :func:`curve_auc` of :func:`deletion_curve`
-    (same arguments). Lower is better."""
-    return curve_auc(deletion_curve(*args, **kwargs))
+insertion = _auc_of(insertion_curve, "insertion", r"""Insertion AUC per example:
+    :func:`curve_auc` of :func:`insertion_curve` (same arguments). Higher is better.""")
+deletion = _auc_of(deletion_curve, "deletion", r"""Deletion AUC per example:
+    :func:`curve_auc` of :func:`deletion_curve` (same arguments). Lower is better.""")
 
 
 def pixel_order(attributions: Tensor) -> Tensor:
