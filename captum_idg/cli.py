@@ -68,10 +68,10 @@ def _images_options(parser: argparse.ArgumentParser, demo_help: str) -> None:
     parser.add_argument("--demo", action="store_true", help=demo_help)
 
 
-def _run_options(parser: argparse.ArgumentParser, steps: bool = True) -> None:
+def _run_options(parser: argparse.ArgumentParser, batch_size: int = 8) -> None:
     parser.add_argument("--n-steps", type=_positive(2), default=50,
                         help="steps of every path method")
-    parser.add_argument("--batch-size", type=_positive(1), default=8,
+    parser.add_argument("--batch-size", type=_positive(1), default=batch_size,
                         help="images per attribute call (halved on out-of-memory)")
     parser.add_argument("--internal-batch-size", type=_positive(1), default=25,
                         help="path points times images per forward/backward pass (larger "
@@ -113,7 +113,7 @@ def _parser() -> argparse.ArgumentParser:
                               "protocol's is the image width; larger is faster)")
     explain.add_argument("--out", type=Path, default=Path("explain-out"),
                          help="folder for the PNGs and results.csv")
-    _run_options(explain)
+    _run_options(explain, batch_size=1)  # a picture as soon as the first image is done
 
     bench = commands.add_parser(
         "benchmark", formatter_class=_Help, epilog=METHODS_HELP,

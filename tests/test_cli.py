@@ -66,6 +66,7 @@ def test_explain_takes_any_image_and_reports_bad_files(tmp_path):
     assert len(errors) == 1 and "notes.png" in errors[0]
     explained = {line.split(":")[0] for line in done.stdout.splitlines()}
     assert explained == {"cup.jpg", "gray.png", "rgba.png", "palette.png"}
+    assert "600x400 shrunk to a short side of 256, centre 224x224 crop" in done.stdout
     for name in explained:
         assert_png(tmp_path / "out" / f"{name}.png")
 

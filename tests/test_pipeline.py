@@ -79,7 +79,7 @@ def test_batches_equal_single_images_and_the_store_reads_back(tmp_path):
     from captum_idg.evaluation.datasets import ImageDataset
 
     dataset = ImageDataset(find_images([root])[:-1], model.size)
-    for entry, pixels in (dataset[i] for i in range(len(dataset))):
+    for entry, pixels, _ in (dataset[i] for i in range(len(dataset))):
         if not isinstance(pixels, torch.Tensor):
             continue
         x = model.normalise(pixels[None])
@@ -223,3 +223,12 @@ def test_your_own_dataset_and_captum_attribution_objects(tmp_path):
                                atol=1e-6, rtol=1e-5)
     with pytest.raises(ValueError, match="one per item"):
         dataset_images(dataset, names=["a"] * 6)
+
+
+def test_resizing_is_said_in_words():
+    from captum_idg.evaluation.pipeline import _resized
+
+    assert _resized((2000, 3000), 224) == ("3000x2000 shrunk to a short side of 256, "
+                                           "centre 224x224 crop")
+    assert _resized((16, 16), 224).startswith("16x16 enlarged")
+    assert _resized((224, 224), 224) == "224x224, as it is"

@@ -55,6 +55,7 @@ class Batch:
     entries: List[Entry]
     pixels: Tensor  # (B, 3, size, size) in [0, 1]
     failed: List[Tuple[str, str]]
+    original: List[Tuple[int, int]]  # each image's height and width before resizing
 
     def pin_memory(self) -> "Batch":
         self.pixels = self.pixels.pin_memory()
@@ -72,7 +73,7 @@ class ImageDataset(Dataset):
     def __len__(self) -> int:
         return len(self.entries)
 
-    def __getitem__(self, index: int) -> Tuple[Entry, Union[Tensor, str]]:
+    def __getitem__(self, index: int) -> Tuple[Entry, Union[Tensor, str], Tuple[int, int]]:
         entry = self.entries[index]
         try:
             if isinstance(entry.source, Tensor):
@@ -82,16 +83,16 @@ class ImageDataset(Dataset):
             else:
                 pixels = entry.source()
         except ValueError as error:
-            return entry, str(error)
-        return entry, prepare(pixels, self.size)
+            return entry, str(error), (0, 0)
+        return entry, prepare(pixels, self.size), (pixels.shape[1], pixels.shape[2])
 
 
-def collate(samples: Sequence[Tuple[Entry, Union[Tensor, str]]]) -> Batch:
+def collate(samples: Sequence[Tuple[Entry, Union[Tensor, str], Tuple[int, int]]]) -> Batch:
     """Stacks the decoded images of ``samples`` and lists the failed ones."""
-    good = [(entry, pixels) for entry, pixels in samples if isinstance(pixels, Tensor)]
-    failed = [(entry.name, error) for entry, error in samples if isinstance(error, str)]
-    pixels = torch.stack([p for _, p in good]) if good else torch.empty(0)
-    return Batch([e for e, _ in good], pixels, failed)
+    good = [sample for sample in samples if isinstance(sample[1], Tensor)]
+    failed = [(entry.name, error) for entry, error, _ in samples if isinstance(error, str)]
+    pixels = torch.stack([p for _, p, _ in good]) if good else torch.empty(0)
+    return Batch([e for e, _, _ in good], pixels, failed, [size for _, _, size in good])
 
 
 @lru_cache(maxsize=1)

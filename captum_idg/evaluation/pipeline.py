@@ -173,7 +173,8 @@ def run(
                 bar.update(len(methods))
             if not batch.entries:
                 continue
-            _explain_batch(model, batch.entries, batch.pixels.to(me.device, non_blocking=True),
+            _explain_batch(model, batch.entries, batch.original,
+                           batch.pixels.to(me.device, non_blocking=True),
                            explainers, settings, done, writer, summary, bar, log, me,
                            out=out, score=score, keep=keep_attributions, float16=float16,
                            correct_only=correct_only, heatmaps=heatmaps, lines=lines)
@@ -202,7 +203,8 @@ def _explainers(methods: Methods, model: ImageModel, n_steps: int,
                        method_about(m)) for m in methods}
 
 
-def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
+def _explain_batch(model: ImageModel, entries: List[Entry], original: List[Tuple[int, int]],
+                   pixels: Tensor,
                    explainers: Dict[str, _Method], settings: Dict[str, Tuple[int, int, int]],
                    done: Dict[Tuple[str, str, str], Record], writer: PartWriter,
                    summary: RunSummary, bar: tqdm, log: Callable[[str], None], me: Ranks,
@@ -257,8 +259,9 @@ def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
         entry = entries[i]
         earlier = {spec: r for (m, image, spec), r in done.items()
                    if (m, image) == (model.name, entry.name)}
+        resized = _resized(original[i], model.size)
         if heatmaps and full_view(entry.name):
-            _draw(model, entry.name, pixels[i], x[i : i + 1], predicted[i : i + 1],
+            _draw(model, entry.name, resized, pixels[i], x[i : i + 1], predicted[i : i + 1],
                   probabilities[i], earlier, maps[i], rows[i], explainers, out, heatmaps)
         if lines and rows[i]:
             wrong = entry.labels is not None and int(predicted[i]) not in entry.labels
@@ -266,11 +269,21 @@ def _explain_batch(model: ImageModel, entries: List[Entry], pixels: Tensor,
                                 for r in rows[i].values())
             bar.write(f"{entry.name}: {names[int(predicted[i])]} "
                       f"({float(probabilities[i, predicted[i]]):.2f})"
-                      f"{' [not among its known classes]' if wrong else ''} | {scores}",
-                      file=sys.stdout)
+                      f"{' [not among its known classes]' if wrong else ''} | {scores} "
+                      f"| {resized}", file=sys.stdout)
 
 
-def _draw(model: ImageModel, image: str, pixels: Tensor, x: Tensor, target: Tensor,
+def _resized(original: Tuple[int, int], size: int) -> str:
+    """What :func:`~captum_idg.evaluation.images.prepare` did to an image, in words."""
+    height, width = original
+    if (height, width) == (size, size):
+        return f"{width}x{height}, as it is"
+    side = round(size * 256 / 224)
+    verb = "enlarged" if min(height, width) < side else "shrunk"
+    return f"{width}x{height} {verb} to a short side of {side}, centre {size}x{size} crop"
+
+
+def _draw(model: ImageModel, image: str, resized: str, pixels: Tensor, x: Tensor, target: Tensor,
           probabilities: Tensor, earlier: Dict[str, Record], maps: Dict[str, Tensor],
           rows: Dict[str, Record], explainers: Dict[str, _Method], out: Path,
           heatmaps: Union[bool, HeatmapPath]) -> None:
@@ -302,7 +315,7 @@ def _draw(model: ImageModel, image: str, pixels: Tensor, x: Tensor, target: Tens
     path.parent.mkdir(parents=True, exist_ok=True)
     plot_heatmaps(pixels, {records[s].method: m for s, m in drawn.items()},
                   {records[s].method: t for s, t in titles.items() if s in drawn},
-                  f"{model.name}: {image}\ntop-3: {top3}", path, legend)
+                  f"{model.name}: {image} ({resized})\ntop-3: {top3}", path, legend)
 
 
 def _heatmap_path(heatmaps: Union[bool, HeatmapPath], out: Path, model: str,
