@@ -157,3 +157,33 @@ def test_attribute_keeps_every_map_and_reads_one_back(tmp_path):
     assert stored.dtype == torch.float16 and stored.shape == direct.shape
     scale = direct.abs().max()
     torch.testing.assert_close(stored.float() / scale, direct / scale, atol=2e-3, rtol=0)
+
+
+def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(tmp_path):
+    import os
+    import signal
+
+    import torchvision
+
+    torch.save(torchvision.models.squeezenet1_1(weights=None).state_dict(), tmp_path / "w.pth")
+    rng = np.random.default_rng(0)
+    (tmp_path / "images").mkdir()
+    for k in range(12):
+        Image.fromarray((rng.random((64, 64, 3)) * 255).astype(np.uint8)).save(
+            tmp_path / "images" / f"{k:02d}.png")
+    command = [sys.executable, "-m", "captum_idg.cli", "explain", str(tmp_path / "images"),
+               "--model", f"torchvision:squeezenet1_1:{tmp_path / 'w.pth'}", "--methods", "idg",
+               "--n-steps", "32", "--out", str(tmp_path / "out")]
+    running = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True,
+                               start_new_session=True)
+    first = running.stdout.readline()  # one image done
+    os.killpg(running.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole group
+    _, stderr = running.communicate(timeout=120)
+    assert first.startswith("00.png") and running.returncode == 130
+    assert "Traceback" not in stderr
+    assert stderr.strip().splitlines()[-1] == (
+        f"captum-idg: stopped. Every finished row is kept in {tmp_path / 'out'}; run the same "
+        "command again to resume.")
+    from captum_idg.evaluation.results import read_rows
+
+    assert 1 <= len(read_rows(tmp_path / "out")) < 12

@@ -22,7 +22,7 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import captum_idg
-from captum_idg.evaluation.datasets import Entry, ImageDataset, collate
+from captum_idg.evaluation.datasets import Batch, Entry, ImageDataset, collate
 from captum_idg.evaluation.distributed import Ranks, ranks
 from captum_idg.evaluation.methods import (
     INTERNAL_BATCH_SIZE,
@@ -139,52 +139,24 @@ def run(
     if me.main:
         merge_parts(out)  # what a killed run left, whatever its number of ranks
     me.barrier()
-    done = {r.key: r for r in read_rows(out)}
-    skipped = read_skipped(out)
-    writer = PartWriter(out, me.rank)
-    summary = RunSummary()
-    bar = tqdm(disable=not progress or not me.main, desc="explain", unit="map",
-               file=sys.stderr, dynamic_ncols=True)
-    log = lambda message: bar.write(message, file=sys.stderr)  # noqa: E731
-    for spec in models:
-        model = load_model(spec, me.device) if isinstance(spec, str) else spec
-        model.module.to(me.device)
-        settings = {m: (0 if isinstance(methods, Mapping) else method_steps(m, n_steps),
-                        _pixels(pixels_per_step, model.size, score), model.size)
-                     for m in methods}
-        _check_settings(done.values(), model.name, settings, out)
-        pending = [e for e in entries if (model.name, e.name) not in skipped and (
-            any((model.name, e.name, m) not in done for m in methods)
-            or heatmaps and full_view(e.name)
-            and not _heatmap_path(heatmaps, out, model.name, e.name).exists())]
-        summary.resumed += sum((model.name, e.name, m) in done for e in entries for m in methods)
-        mine = me.share(pending)
-        bar.total = (bar.total or 0) + len(mine) * len(methods)
-        bar.refresh()
-        loader = DataLoader(ImageDataset(mine, model.size), batch_size=batch_size,
-                            collate_fn=collate, num_workers=workers,
-                            pin_memory=me.device.startswith("cuda"))
-        explainers = _explainers(methods, model, n_steps, internal_batch_size)
-        for batch in loader:
-            for name, error in batch.failed:
-                log(f"captum-idg: skipped {name}: {error}")
-                writer.skipped(model.name, name, f"unreadable: {error}")
-                summary.skipped.setdefault(model.name, []).append(name)
-                bar.update(len(methods))
-            if not batch.entries:
-                continue
-            _explain_batch(model, batch.entries, batch.original,
-                           batch.pixels.to(me.device, non_blocking=True),
-                           explainers, settings, done, writer, summary, bar, log, me,
-                           out=out, score=score, keep=keep_attributions, float16=float16,
-                           correct_only=correct_only, heatmaps=heatmaps, lines=lines)
-    bar.close()
+    job = _Job(out, me, score, pixels_per_step, keep_attributions, float16, correct_only,
+               heatmaps, lines, progress)
+    try:
+        for spec in models:
+            model = load_model(spec, me.device) if isinstance(spec, str) else spec
+            model.module.to(me.device)
+            loader = job.loader(model, entries, methods, n_steps, batch_size, workers)
+            explainers = _explainers(methods, model, n_steps, internal_batch_size)
+            for batch in loader:
+                job.explain(model, batch, explainers)
+    finally:
+        job.bar.close()
     me.barrier()
     if me.main:
         merge_parts(out)
         if score:
             rebuild(out)
-    return summary
+    return job.summary
 
 
 @dataclass
@@ -203,74 +175,166 @@ def _explainers(methods: Methods, model: ImageModel, n_steps: int,
                        method_about(m)) for m in methods}
 
 
-def _explain_batch(model: ImageModel, entries: List[Entry], original: List[Tuple[int, int]],
-                   pixels: Tensor,
-                   explainers: Dict[str, _Method], settings: Dict[str, Tuple[int, int, int]],
-                   done: Dict[Tuple[str, str, str], Record], writer: PartWriter,
-                   summary: RunSummary, bar: tqdm, log: Callable[[str], None], me: Ranks,
-                   *, out: Path, score: bool,
-                   keep: bool, float16: bool, correct_only: bool,
-                   heatmaps: Union[bool, HeatmapPath], lines: bool) -> None:
-    names = categories()
-    x = model.normalise(pixels)
-    with torch.no_grad():
-        probabilities = model.module(x).softmax(dim=1)
-    predicted = probabilities.argmax(dim=1)
-    kept = []
-    for i, entry in enumerate(entries):
-        if correct_only and entry.labels is not None and int(predicted[i]) not in entry.labels:
-            writer.skipped(model.name, entry.name, f"predicted {names[int(predicted[i])]}")
-            summary.skipped.setdefault(model.name, []).append(entry.name)
-            bar.update(len(explainers))
-        else:
-            kept.append(i)
-    maps: Dict[int, Dict[str, Tensor]] = {i: {} for i in kept}
-    rows: Dict[int, Dict[str, Record]] = {i: {} for i in kept}
-    for spec, method in explainers.items():
-        todo = [i for i in kept if (model.name, entries[i].name, spec) not in done]
-        if not todo:
-            continue
-        bar.set_postfix_str(f"{model.name} {method.label} x{len(todo)}")
-        xs, targets = x[todo], predicted[todo]
-        start = time.perf_counter()
-        attributions = attribute_in_halves(method.explain, xs, targets, log)
-        if x.device.type == "cuda":
-            torch.cuda.synchronize()
-        seconds = (time.perf_counter() - start) / len(todo)
-        curves = score_curves(model, xs, attributions, targets, settings[spec][1]) if score \
-            else None
-        shard = write_shard(out, model.name, spec, me.rank, {
-            entries[i].name: a for i, a in zip(todo, attributions)}, float16) if keep else ""
-        for k, i in enumerate(todo):
-            entry, target = entries[i], int(predicted[i])
-            record = Record(
-                model.name, entry.name, method.label, target, names[target],
-                float(probabilities[i, target]),
-                float(curve_auc(curves[0][k])) if curves else float("nan"),
-                float(curve_auc(curves[1][k])) if curves else float("nan"),
-                seconds, spec, *settings[spec],
-                labels=";".join(map(str, sorted(entry.labels))) if entry.labels else "",
-                attribution=shard, version=captum_idg.__version__)
-            writer.row(record, *(c[k] for c in curves) if curves else ())
-            maps[i][spec], rows[i][spec] = attributions[k], record
-            summary.rows += 1
-        bar.update(len(todo))
-    for i in kept:
-        entry = entries[i]
-        earlier = {spec: r for (m, image, spec), r in done.items()
-                   if (m, image) == (model.name, entry.name)}
-        resized = _resized(original[i], model.size)
-        if heatmaps and full_view(entry.name):
-            _draw(model, entry.name, resized, pixels[i], x[i : i + 1], predicted[i : i + 1],
-                  probabilities[i], earlier, maps[i], rows[i], explainers, out, heatmaps)
-        if lines and rows[i]:
-            wrong = entry.labels is not None and int(predicted[i]) not in entry.labels
-            scores = " | ".join(f"{r.method} ins {r.insertion:.3f} del {r.deletion:.3f}"
-                                for r in rows[i].values())
-            bar.write(f"{entry.name}: {names[int(predicted[i])]} "
-                      f"({float(probabilities[i, predicted[i]]):.2f})"
-                      f"{' [not among its known classes]' if wrong else ''} | {scores} "
-                      f"| {resized}", file=sys.stdout)
+@dataclass
+class _Job:
+    """One rank's share of a run: the rows already there, where new ones go,
+    the settings each method's rows must have, the progress bar."""
+
+    out: Path
+    me: Ranks
+    score: bool
+    pixels_per_step: Optional[int]
+    keep: bool
+    float16: bool
+    correct_only: bool
+    heatmaps: Union[bool, HeatmapPath]
+    lines: bool
+    progress: bool
+
+    def __post_init__(self) -> None:
+        self.done = {r.key: r for r in read_rows(self.out)}
+        self.skipped = read_skipped(self.out)
+        self.writer = PartWriter(self.out, self.me.rank)
+        self.summary = RunSummary()
+        self.settings: Dict[str, Tuple[int, int, int]] = {}
+        self.bar = tqdm(disable=not self.progress or not self.me.main, desc="explain",
+                        unit="map", file=sys.stderr, dynamic_ncols=True)
+
+    def log(self, message: str) -> None:
+        self.bar.write(message, file=sys.stderr)
+
+    def loader(self, model: ImageModel, entries: Sequence[Entry], methods: Methods,
+               n_steps: int, batch_size: int, workers: int) -> DataLoader:
+        """The DataLoader of this rank's share of the images ``model`` still needs."""
+        pixels = 0 if not self.score else (self.pixels_per_step or model.size)
+        self.settings = {m: (0 if isinstance(methods, Mapping) else method_steps(m, n_steps),
+                             pixels, model.size) for m in methods}
+        _check_settings(self.done.values(), model.name, self.settings, self.out)
+        pending = [e for e in entries if (model.name, e.name) not in self.skipped and (
+            any((model.name, e.name, m) not in self.done for m in methods)
+            or self.heatmaps and full_view(e.name) and not self.heatmap(model, e.name).exists())]
+        self.summary.resumed += sum((model.name, e.name, m) in self.done
+                                    for e in entries for m in methods)
+        mine = self.me.share(pending)
+        self.bar.total = (self.bar.total or 0) + len(mine) * len(methods)
+        self.bar.refresh()
+        return DataLoader(ImageDataset(mine, model.size), batch_size=batch_size,
+                          collate_fn=collate, num_workers=workers,
+                          pin_memory=self.me.device.startswith("cuda"))
+
+    def heatmap(self, model: ImageModel, image: str) -> Path:
+        if callable(self.heatmaps):
+            return self.heatmaps(model.name, image)
+        return self.out / "heatmaps" / model.name / f"{image}.png"
+
+    def skip(self, model: ImageModel, image: str, reason: str, methods: int) -> None:
+        self.writer.skipped(model.name, image, reason)
+        self.summary.skipped.setdefault(model.name, []).append(image)
+        self.bar.update(methods)
+
+    def explain(self, model: ImageModel, batch: Batch, explainers: Dict[str, _Method]) -> None:
+        """Predicts, explains and scores one batch; writes its rows and pictures."""
+        for name, error in batch.failed:
+            self.log(f"captum-idg: skipped {name}: {error}")
+            self.skip(model, name, f"unreadable: {error}", len(explainers))
+        if not batch.entries:
+            return
+        names, entries = categories(), batch.entries
+        pixels = batch.pixels.to(self.me.device, non_blocking=True)
+        x = model.normalise(pixels)
+        with torch.no_grad():
+            probabilities = model.module(x).softmax(dim=1)
+        predicted = probabilities.argmax(dim=1)
+        kept = []
+        for i, entry in enumerate(entries):
+            if (self.correct_only and entry.labels is not None
+                    and int(predicted[i]) not in entry.labels):
+                self.skip(model, entry.name, f"predicted {names[int(predicted[i])]}",
+                          len(explainers))
+            else:
+                kept.append(i)
+        maps: Dict[int, Dict[str, Tensor]] = {i: {} for i in kept}
+        rows: Dict[int, Dict[str, Record]] = {i: {} for i in kept}
+        for spec, method in explainers.items():
+            todo = [i for i in kept if (model.name, entries[i].name, spec) not in self.done]
+            if not todo:
+                continue
+            self.bar.set_postfix_str(f"{model.name} {method.label} x{len(todo)}")
+            xs, targets = x[todo], predicted[todo]
+            start = time.perf_counter()
+            attributions = attribute_in_halves(method.explain, xs, targets, self.log)
+            if x.device.type == "cuda":
+                torch.cuda.synchronize()
+            seconds = (time.perf_counter() - start) / len(todo)
+            curves = score_curves(model, xs, attributions, targets,
+                                  self.settings[spec][1]) if self.score else None
+            shard = write_shard(self.out, model.name, spec, self.me.rank, {
+                entries[i].name: a for i, a in zip(todo, attributions)},
+                self.float16) if self.keep else ""
+            for k, i in enumerate(todo):
+                entry, target = entries[i], int(predicted[i])
+                record = Record(
+                    model.name, entry.name, method.label, target, names[target],
+                    float(probabilities[i, target]),
+                    float(curve_auc(curves[0][k])) if curves else float("nan"),
+                    float(curve_auc(curves[1][k])) if curves else float("nan"),
+                    seconds, spec, *self.settings[spec],
+                    labels=";".join(map(str, sorted(entry.labels))) if entry.labels else "",
+                    attribution=shard, version=captum_idg.__version__)
+                self.writer.row(record, *(c[k] for c in curves) if curves else ())
+                maps[i][spec], rows[i][spec] = attributions[k], record
+                self.summary.rows += 1
+            self.bar.update(len(todo))
+        for i in kept:
+            entry = entries[i]
+            resized = _resized(batch.original[i], model.size)
+            if self.heatmaps and full_view(entry.name):
+                earlier = {spec: r for (m, image, spec), r in self.done.items()
+                           if (m, image) == (model.name, entry.name)}
+                self.draw(model, entry.name, resized, pixels[i], x[i : i + 1],
+                          probabilities[i], {**earlier, **rows[i]}, maps[i], explainers)
+            if self.lines and rows[i]:
+                wrong = entry.labels is not None and int(predicted[i]) not in entry.labels
+                scores = " | ".join(f"{r.method} ins {r.insertion:.3f} del {r.deletion:.3f}"
+                                    for r in rows[i].values())
+                self.bar.write(f"{entry.name}: {names[int(predicted[i])]} "
+                               f"({float(probabilities[i, predicted[i]]):.2f})"
+                               f"{' [not among its known classes]' if wrong else ''} | "
+                               f"{scores} | {resized}", file=sys.stdout)
+
+    def draw(self, model: ImageModel, image: str, resized: str, pixels: Tensor, x: Tensor,
+             probabilities: Tensor, records: Dict[str, Record], maps: Dict[str, Tensor],
+             explainers: Dict[str, _Method]) -> None:
+        """The heatmap of ``image`` with every method that has a row (``records``):
+        drawn when this run added one (``maps``) or the picture is missing. Earlier
+        rows' maps come from the store, or are explained again with their own
+        settings (an attribution object of an earlier run not in this one is left out)."""
+        path = self.heatmap(model, image)
+        if not maps and path.exists():
+            return
+        target = probabilities.argmax()[None]
+        drawn: Dict[str, Tensor] = {}
+        for spec, record in records.items():
+            if spec in maps:
+                drawn[spec] = maps[spec]
+            elif record.attribution:
+                drawn[spec] = read_attribution(self.out, image, spec, model.name).float()
+            elif spec in explainers:
+                drawn[spec] = explainers[spec].explain(x, target).detach()[0]
+            elif is_method(spec):
+                explain = make_method(spec, model, record.n_steps or 2)
+                drawn[spec] = explain(x, target).detach()[0]
+        titles = {spec: (f"{r.method}\nins {r.insertion:.3f}  del {r.deletion:.3f}" if r.scored
+                         else r.method) for spec, r in records.items()}
+        legend = [f"{records[s].method}: " + (explainers[s].about if s in explainers
+                                              else method_about(s) if is_method(s) else "")
+                  for s in drawn]
+        names = categories()
+        top3 = ", ".join(f"{names[int(c)]} {float(p):.2f}" for p, c in zip(*probabilities.topk(3)))
+        path.parent.mkdir(parents=True, exist_ok=True)
+        plot_heatmaps(pixels, {records[s].method: m for s, m in drawn.items()},
+                      {records[s].method: titles[s] for s in drawn},
+                      f"{model.name}: {image} ({resized})\ntop-3: {top3}", path, legend)
 
 
 def _resized(original: Tuple[int, int], size: int) -> str:
@@ -281,52 +345,6 @@ def _resized(original: Tuple[int, int], size: int) -> str:
     side = round(size * 256 / 224)
     verb = "enlarged" if min(height, width) < side else "shrunk"
     return f"{width}x{height} {verb} to a short side of {side}, centre {size}x{size} crop"
-
-
-def _draw(model: ImageModel, image: str, resized: str, pixels: Tensor, x: Tensor, target: Tensor,
-          probabilities: Tensor, earlier: Dict[str, Record], maps: Dict[str, Tensor],
-          rows: Dict[str, Record], explainers: Dict[str, _Method], out: Path,
-          heatmaps: Union[bool, HeatmapPath]) -> None:
-    """The heatmap of ``image`` with every method that has a row: drawn when
-    this run added one or the picture is missing. Earlier rows' maps come from
-    the store, or are explained again with their own settings (an attribution
-    object of an earlier run that is not in this one is left out)."""
-    path = _heatmap_path(heatmaps, out, model.name, image)
-    if not maps and path.exists():
-        return
-    drawn: Dict[str, Tensor] = {}
-    for spec, record in earlier.items():
-        if record.attribution:
-            drawn[spec] = read_attribution(out, image, spec, model.name).float()
-        elif spec in explainers:
-            drawn[spec] = explainers[spec].explain(x, target).detach()[0]
-        elif is_method(spec):
-            drawn[spec] = make_method(spec, model, record.n_steps or 2)(x, target).detach()[0]
-    drawn.update(maps)
-    records = {**earlier, **rows}
-    titles = {spec: (f"{r.method}\nins {r.insertion:.3f}  del {r.deletion:.3f}" if r.scored
-                     else r.method) for spec, r in records.items()}
-    names = categories()
-    top = probabilities.topk(3)
-    top3 = ", ".join(f"{names[int(c)]} {float(p):.2f}" for p, c in zip(*top))
-    legend = [f"{records[s].method}: " + (explainers[s].about if s in explainers
-                                          else method_about(s) if is_method(s) else "")
-              for s in drawn]
-    path.parent.mkdir(parents=True, exist_ok=True)
-    plot_heatmaps(pixels, {records[s].method: m for s, m in drawn.items()},
-                  {records[s].method: t for s, t in titles.items() if s in drawn},
-                  f"{model.name}: {image} ({resized})\ntop-3: {top3}", path, legend)
-
-
-def _heatmap_path(heatmaps: Union[bool, HeatmapPath], out: Path, model: str,
-                  image: str) -> Path:
-    if callable(heatmaps):
-        return heatmaps(model, image)
-    return out / "heatmaps" / model / f"{image}.png"
-
-
-def _pixels(pixels_per_step: Optional[int], size: int, score: bool) -> int:
-    return 0 if not score else (pixels_per_step or size)
 
 
 def _check_settings(rows: Sequence[Record], model: str,
