@@ -261,3 +261,41 @@ def test_agi_refuses_targets_that_are_not_one_class_per_example(target):
     model, x, _ = case()
     with pytest.raises(ValueError, match="target"):
         AdversarialGradientIntegration(model).attribute(x, target=target)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_inputs_with_only_a_batch_dimension(cls):
+    # Captum's IG tests feed (N,) inputs; the engine used to flatten from dimension 2
+    def model(x):
+        return torch.stack([(3 * x).sigmoid() * 2, x**2], dim=1).reshape(len(x), 2)
+
+    x = torch.rand(5, dtype=torch.float64, generator=torch.Generator().manual_seed(3)) + 0.5
+    flat = cls(model).attribute(x, target=0)
+    column = cls(model).attribute(x[:, None], target=0)[:, 0]
+    assert flat.shape == (5,)
+    torch.testing.assert_close(flat, column)  # the same as one feature per example
+    if cls is AdaptiveIntegratedGradients:
+        captum = IntegratedGradients(model).attribute(x, target=0)
+        ours = cls(model).attribute(x, target=0, method="gausslegendre")
+        torch.testing.assert_close(ours, captum, atol=1e-8, rtol=1e-7)
+
+
+@pytest.mark.parametrize("cls", ALL)
+def test_attribute_future_is_refused_as_captum_refuses_it(cls):
+    with pytest.raises(NotImplementedError, match="attribute_future"):
+        cls(LinearNet()).attribute_future()
+    with pytest.raises(NotImplementedError, match="attribute_future"):
+        IntegratedGradients(LinearNet()).attribute_future()
+
+
+def test_integer_baselines_as_captum_takes_them():
+    model = LinearNet()
+    x = torch.rand(4, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(1)) + 2
+    baselines = torch.ones(4, 6, dtype=torch.int64)
+    captum = IntegratedGradients(model).attribute(x, baselines=baselines, target=1)
+    ours = AdaptiveIntegratedGradients(model).attribute(x, baselines=baselines, target=1,
+                                                        method="gausslegendre")
+    torch.testing.assert_close(ours, captum)
+    idg = IntegratedDecisionGradients(model)
+    torch.testing.assert_close(idg.attribute(x, baselines=baselines, target=1),
+                               idg.attribute(x, baselines=baselines.double(), target=1))

@@ -189,7 +189,7 @@ class StraightLinePath:
     def rate_of_change(self, grads: Tuple[Tensor, ...]) -> Tensor:
         r"""``dF/dalpha = sum(grad * (x - x'))`` per sample: shape ``(k, batch)``."""
         return sum(
-            torch.einsum("kbf,bf->kb", g.flatten(2), d.flatten(1))
+            torch.einsum("kbf,bf->kb", g.reshape(*g.shape[:2], -1), d.reshape(len(d), -1))
             for g, d in zip(grads, self.directions)
         )
 

@@ -14,9 +14,9 @@ from typing import Any, Callable, Optional, Tuple, Union
 import torch
 from captum._utils.common import _format_output, _is_tuple
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
-from captum.attr._utils.attribution import GradientAttribution
 from torch import Tensor
 
+from captum_idg.attr._base import Attribution
 from captum_idg.attr._path import StraightLinePath, summed_gradients
 from captum_idg.attr._validation import (
     check_choice,
@@ -80,7 +80,7 @@ class RefinementReport:
     converged: Tensor
 
 
-class PathIntegralAttribution(GradientAttribution):
+class PathIntegralAttribution(Attribution):
     r"""
     Base of attributions of the form ``(x - x') * sum_k c_k grad F(z(a_k))``
     along the straight path ``z(a) = x' + a (x - x')``. A subclass picks the
@@ -110,7 +110,7 @@ class PathIntegralAttribution(GradientAttribution):
                     (global attribution). If True, attributions are multiplied
                     by (inputs - baselines), as in IG. Default: True
         """
-        GradientAttribution.__init__(self, forward_func)
+        Attribution.__init__(self, forward_func)
         self.gradient_func = summed_gradients
         self._multiply_by_inputs = multiply_by_inputs
         self.refinement: Optional[RefinementReport] = None

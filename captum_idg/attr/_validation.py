@@ -77,6 +77,10 @@ def _expand_baseline(x: Tensor, baseline: object) -> Tensor:
         )
     if not isinstance(baseline, Tensor):
         baseline = torch.tensor(float(baseline), dtype=x.dtype, device=x.device)
+    integer = not (baseline.is_floating_point() or baseline.is_complex()
+                   or baseline.dtype == torch.bool)
+    if integer and baseline.device == x.device:  # as Captum takes them: cast to the input's
+        baseline = baseline.to(x.dtype)
     if baseline.dtype != x.dtype or baseline.device != x.device:
         raise ValueError(
             f"baselines must match the dtype and device of inputs: input "

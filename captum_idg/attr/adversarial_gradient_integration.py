@@ -10,11 +10,11 @@ from captum._utils.common import (
     _run_forward,
 )
 from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
-from captum.attr._utils.attribution import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
 from captum_idg._batching import row_slices, take_forward_args
+from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path import StepSums, summed_gradients
 from captum_idg.attr._validation import (
@@ -32,7 +32,7 @@ from captum_idg.attr._validation import (
 Bound = Union[float, Tensor]
 
 
-class AdversarialGradientIntegration(GradientAttribution):
+class AdversarialGradientIntegration(Attribution):
     r"""
     AGI integrates the gradient of the true class along an adversarial path:
     for each false class ``j`` it takes signed-gradient steps of size
@@ -68,7 +68,7 @@ class AdversarialGradientIntegration(GradientAttribution):
                     along the attack, weighted by how far each feature moves
                     at each step (local). Default: True
         """
-        GradientAttribution.__init__(self, forward_func)
+        Attribution.__init__(self, forward_func)
         self.gradient_func = summed_gradients
         self._multiply_by_inputs = multiply_by_inputs
 

@@ -10,11 +10,11 @@ from captum._utils.common import (
     _is_tuple,
 )
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
-from captum.attr._utils.attribution import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
 from captum_idg._batching import row_slices, take_examples, take_forward_args
+from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path import StepSums, summed_gradients
 from captum_idg.attr._validation import (
@@ -32,7 +32,7 @@ from captum_idg.attr._validation import (
 EPSILON = 1e-9
 
 
-class GuidedIntegratedGradients(GradientAttribution):
+class GuidedIntegratedGradients(Attribution):
     r"""
     Guided IG follows an adaptive path from the baseline to the input instead
     of the straight line. At each of ``n_steps`` steps it moves the features
@@ -66,7 +66,7 @@ class GuidedIntegratedGradients(GradientAttribution):
                     moves at each step (local; times ``x - x'`` it gives the
                     global attributions, as IG's does). Default: True
         """
-        GradientAttribution.__init__(self, forward_func)
+        Attribution.__init__(self, forward_func)
         self.gradient_func = summed_gradients
         self._multiply_by_inputs = multiply_by_inputs
 

@@ -5,17 +5,17 @@ from typing import Callable, Optional, Tuple, Union
 import torch
 from captum._utils.common import _format_output, _is_tuple
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
-from captum.attr._utils.attribution import GradientAttribution
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path import StepSums, StraightLinePath, summed_gradients
 from captum_idg.attr._validation import warn_if_training
 from captum_idg.attr.schedules import riemann_schedule
 
 
-class ImportantDirectionGradientIntegration(GradientAttribution):
+class ImportantDirectionGradientIntegration(Attribution):
     r"""
     IDGI splits the straight path from ``x'`` to ``x`` into ``n_steps``
     segments and gives each segment's logit change ``F(z_{k+1}) - F(z_k)`` to
@@ -49,7 +49,7 @@ class ImportantDirectionGradientIntegration(GradientAttribution):
                     which sum to the output change (global). False: the
                     step-weighted mean gradient (local). Default: True
         """
-        GradientAttribution.__init__(self, forward_func)
+        Attribution.__init__(self, forward_func)
         self.gradient_func = summed_gradients
         self._multiply_by_inputs = multiply_by_inputs
 
@@ -113,7 +113,7 @@ class ImportantDirectionGradientIntegration(GradientAttribution):
         attributions = sums.result()
         formatted = _format_output(_is_tuple(inputs), attributions)
         if return_convergence_delta:
-            total = sum(t.flatten(1).sum(dim=1) for t in attributions)
+            total = sum(t.reshape(len(t), -1).sum(dim=1) for t in attributions)
             return formatted, total - (end_logit[0] - start_logit)
         return formatted
 
@@ -122,6 +122,6 @@ class ImportantDirectionGradientIntegration(GradientAttribution):
         r"""Adds the steps ``g_k * change_k / ||g_k||^2`` of segments whose
         gradients ``grads`` are ``(k, batch, ...)`` and logit changes ``change``
         ``(k, batch)`` (no step where ``g = 0``)."""
-        norm = sum(g.flatten(2).pow(2).sum(dim=2) for g in grads)
+        norm = sum(g.reshape(*g.shape[:2], -1).pow(2).sum(dim=2) for g in grads)
         scale = torch.where(norm > 0, change / torch.where(norm > 0, norm, 1.0), 0.0)
         sums.add(grads, tuple(g * scale.view(*scale.shape, *[1] * (g.dim() - 2)) for g in grads))
