@@ -6,7 +6,8 @@ shapes and dtypes, huge step counts. Each outcome is classified:
 
 - ok: finite attributions of the right shape, nothing mutated;
 - clear: a ValueError/TypeError (or an announced UserWarning with a correct
-  result) whose message names the argument, the examples or forward_func;
+  result) whose message names the argument, the examples or forward_func, or
+  the model's own exception with a note of what it was called with;
 - obscure: any other exception, or an error message that names nothing;
 - nan, mutation, hang (over 60 s): the failures the package must not have.
 
@@ -222,12 +223,12 @@ def classify(call: Callable[[], object], watched: List[torch.Tensor]) -> Tuple[s
             result = call()
     except Timeout:
         return "hang", f"over {TIMEOUT} s"
-    except (ValueError, TypeError) as error:
-        message = str(error)
-        named = any(name in message for name in NAMES)
-        return ("clear" if named else "obscure"), f"{type(error).__name__}: {message[:150]}"
     except Exception as error:  # noqa: BLE001 - classifying every failure is the point
-        return "obscure", f"{type(error).__name__}: {str(error)[:150]}"
+        message = "\n".join([str(error), *getattr(error, "__notes__", [])])
+        named = any(name in message for name in NAMES)
+        noted = any(note.startswith("captum-idg:") for note in getattr(error, "__notes__", []))
+        clear = noted or isinstance(error, (ValueError, TypeError)) and named
+        return ("clear" if clear else "obscure"), f"{type(error).__name__}: {message[:150]}"
     finally:
         signal.alarm(0)
     notes = [str(w.message)[:120] for w in caught if issubclass(w.category, UserWarning)]

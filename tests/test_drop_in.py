@@ -299,3 +299,28 @@ def test_integer_baselines_as_captum_takes_them():
     idg = IntegratedDecisionGradients(model)
     torch.testing.assert_close(idg.attribute(x, baselines=baselines, target=1),
                                idg.attribute(x, baselines=baselines.double(), target=1))
+
+
+@pytest.mark.parametrize("cls", ALL + [LayerIntegratedDecisionGradients])
+@pytest.mark.parametrize("fail_on_call", [1, 2])
+def test_the_models_out_of_memory_reaches_the_caller_as_it_is(cls, fail_on_call):
+    # code that catches a CUDA out-of-memory to retry with a smaller batch must see it
+    linear = LinearNet()
+    calls = []
+
+    class Hungry(torch.nn.Module):
+        def __init__(self):
+            super().__init__()
+            self.linear = linear.linear
+
+        def forward(self, z):
+            calls.append(len(z))
+            if len(calls) >= fail_on_call:
+                raise torch.OutOfMemoryError("CUDA out of memory (simulated)")
+            return self.linear(z)
+
+    model = Hungry()
+    explainer = cls(model, model.linear) if cls is LayerIntegratedDecisionGradients else cls(model)
+    x = torch.rand(2, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(0))
+    with pytest.raises(torch.OutOfMemoryError, match="simulated"):
+        explainer.attribute(x, target=0)

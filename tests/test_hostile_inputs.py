@@ -137,22 +137,25 @@ def test_agi_refuses_an_attack_that_turns_nan():
 
 
 @pytest.mark.parametrize("method", STRAIGHT + [GuidedIntegratedGradients])
-@pytest.mark.parametrize("args, match", [
-    (torch.ones(3, 1), r"additional_forward_args\[0\] has 3 rows for a batch of 2"),
-    ("text", "forward_func failed on the first path points"),
+@pytest.mark.parametrize("args, error, match", [
+    (torch.ones(3, 1), ValueError, r"additional_forward_args\[0\] has 3 rows for a batch of 2"),
+    # the model's own error, with a note that names what it was called with
+    ("text", TypeError, r"forward_func failed on the first path points \(called with Tensor "
+                        r"\(\d+, 4\), str"),
 ])
-def test_bad_forward_arguments(method, args, match):
+def test_bad_forward_arguments(method, args, error, match):
     class Scaled(nn.Module):
         def forward(self, z, scale):
             return net()(z) * scale
 
-    with pytest.raises(ValueError, match=match):
+    with pytest.raises(error, match=match):
         call(method, Scaled(), additional_forward_args=args)
 
 
 @pytest.mark.parametrize("method", STRAIGHT)
 def test_an_input_without_a_batch_dimension(method):
-    with pytest.raises(ValueError, match="dimension 0"):
+    # (4,) is four examples to Captum: the model's own error, noted with the shapes
+    with pytest.raises(RuntimeError, match="dimension 0 of inputs is the batch"):
         call(method, net(), inputs=torch.ones(4))
 
 
@@ -167,13 +170,14 @@ def test_layer_method_with_inputs_its_model_cannot_take():
     model = net()
     layer = LayerIntegratedDecisionGradients(model, model[1])
     for inputs in (torch.ones(2, 4, dtype=torch.long), torch.ones(2, 4, dtype=torch.bool)):
-        with pytest.raises(ValueError, match="forward_func failed on inputs"):
+        # the model's own error, as Captum's LayerIG gives it, with a note of the inputs
+        with pytest.raises(RuntimeError, match=r"forward_func failed on inputs \[\(2, 4\)\]"):
             layer.attribute(inputs, target=1, n_steps=4)
 
 
 def test_layer_method_with_a_layer_the_model_never_runs():
     model = net()
-    with pytest.raises(ValueError, match="layer"):
+    with pytest.raises(AssertionError, match="the layer did not run"):  # Captum's, noted
         LayerIntegratedDecisionGradients(model, nn.Linear(4, 4)).attribute(
             torch.ones(2, 4), target=1, n_steps=4)
 

@@ -35,6 +35,12 @@ from captum_idg.attr._validation import (
 )
 
 
+def flat_features(t: Tensor, batch_dims: int) -> Tensor:
+    r"""``t`` with its feature dimensions (those after the first ``batch_dims``)
+    as one; inputs with only a batch dimension have one feature."""
+    return t.flatten(batch_dims) if t.dim() > batch_dims else t.unsqueeze(batch_dims)
+
+
 def summed_gradients(
     forward_fn: Callable,
     inputs: Tuple[Tensor, ...],
@@ -189,7 +195,7 @@ class StraightLinePath:
     def rate_of_change(self, grads: Tuple[Tensor, ...]) -> Tensor:
         r"""``dF/dalpha = sum(grad * (x - x'))`` per sample: shape ``(k, batch)``."""
         return sum(
-            torch.einsum("kbf,bf->kb", g.reshape(*g.shape[:2], -1), d.reshape(len(d), -1))
+            torch.einsum("kbf,bf->kb", flat_features(g, 2), flat_features(d, 1))
             for g, d in zip(grads, self.directions)
         )
 

@@ -313,14 +313,20 @@ def check_output(output: object, target: TargetType, rows: Optional[int] = None)
             )
 
 
+def add_note(error: BaseException, note: str) -> None:
+    r"""Adds ``note`` to ``error`` (shown under its message; Python >= 3.11)."""
+    if hasattr(error, "add_note"):
+        error.add_note(f"captum-idg: {note}")
+
+
 def checked_forward(
     forward_func: Callable, target: TargetType, keep: Optional[List[Tensor]] = None
 ) -> Callable:
     r"""
     ``forward_func`` that checks its first call: an exception of the model
-    becomes a ``ValueError`` that says what it was called with, and the
-    output is checked against ``target`` (see :func:`check_output`). Every
-    output is appended to ``keep`` if given.
+    reaches the caller with its own type and a note that says what it was
+    called with, and the output is checked against ``target`` (see
+    :func:`check_output`). Every output is appended to ``keep`` if given.
     """
     checked = False
 
@@ -331,13 +337,10 @@ def checked_forward(
         else:
             try:
                 output = forward_func(*args)
-            except torch.OutOfMemoryError:
+            except Exception as error:
+                add_note(error, f"forward_func failed on the first path points "
+                                f"({_describe(args)})")
                 raise
-            except (TypeError, RuntimeError, IndexError) as error:
-                raise ValueError(
-                    f"forward_func failed on the first path points ({_describe(args)}): "
-                    f"{type(error).__name__}: {error}"
-                ) from error
             rows = args[0].shape[0] if args and isinstance(args[0], Tensor) else None
             check_output(output, target, rows)
             checked = True

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StepSums, StraightLinePath, summed_gradients
+from captum_idg.attr._path import StepSums, StraightLinePath, flat_features, summed_gradients
 from captum_idg.attr._validation import warn_if_training
 from captum_idg.attr.schedules import riemann_schedule
 
@@ -113,7 +113,7 @@ class ImportantDirectionGradientIntegration(Attribution):
         attributions = sums.result()
         formatted = _format_output(_is_tuple(inputs), attributions)
         if return_convergence_delta:
-            total = sum(t.reshape(len(t), -1).sum(dim=1) for t in attributions)
+            total = sum(flat_features(t, 1).sum(dim=1) for t in attributions)
             return formatted, total - (end_logit[0] - start_logit)
         return formatted
 
@@ -122,6 +122,6 @@ class ImportantDirectionGradientIntegration(Attribution):
         r"""Adds the steps ``g_k * change_k / ||g_k||^2`` of segments whose
         gradients ``grads`` are ``(k, batch, ...)`` and logit changes ``change``
         ``(k, batch)`` (no step where ``g = 0``)."""
-        norm = sum(g.reshape(*g.shape[:2], -1).pow(2).sum(dim=2) for g in grads)
+        norm = sum(flat_features(g, 2).pow(2).sum(dim=2) for g in grads)
         scale = torch.where(norm > 0, change / torch.where(norm > 0, norm, 1.0), 0.0)
         sums.add(grads, tuple(g * scale.view(*scale.shape, *[1] * (g.dim() - 2)) for g in grads))

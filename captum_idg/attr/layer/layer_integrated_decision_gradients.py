@@ -21,6 +21,7 @@ from torch.nn.parallel.scatter_gather import scatter
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path import summed_gradients
 from captum_idg.attr._validation import (
+    add_note,
     check_forward_args,
     format_inputs_and_baselines,
     warn_if_training,
@@ -149,12 +150,12 @@ class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
                     self.forward_func, model_inputs, self.layer, args, self.device_ids,
                     to_layer_input,
                 )
-        except (AssertionError, KeyError, TypeError, RuntimeError, IndexError) as error:
-            raise ValueError(
-                f"forward_func failed on inputs {[tuple(x.shape) for x in model_inputs]} "
-                f"(dtypes {[str(x.dtype) for x in model_inputs]}) while reading the layer's "
-                f"activations, or the layer did not run: {type(error).__name__}: {error}"
-            ) from error
+        except Exception as error:
+            add_note(error, f"forward_func failed on inputs "
+                            f"{[tuple(x.shape) for x in model_inputs]} (dtypes "
+                            f"{[str(x.dtype) for x in model_inputs]}) while reading the "
+                            "layer's activations, or the layer did not run")
+            raise
         per_layer = values if isinstance(self.layer, list) else [values]
         return tuple(t for layer in per_layer for t in layer), [len(layer) for layer in per_layer]
 
