@@ -30,8 +30,10 @@ ARGUMENTS = dict(
                         see :mod:`captum_idg.attr.schedules`) or one of
                         Captum's fixed rules ``"riemann_left"``,
                         ``"riemann_right"``, ``"riemann_middle"``,
-                        ``"riemann_trapezoid"``, ``"gausslegendre"`` (with
-                        exact weights). Default: ``"adaptive"``""",
+                        ``"riemann_trapezoid"`` (Captum's weights, which sum
+                        to ``(n - 1) / n``), ``"gausslegendre"``, or
+                        ``"trapezoid"`` (the trapezoid rule with exact
+                        weights). Default: ``"adaptive"``""",
     internal_batch_size="""internal_batch_size (int, optional): Most rows (path points) per
                         forward pass, for the probe and the gradient passes
                         alike; a pass always holds at least one step of the

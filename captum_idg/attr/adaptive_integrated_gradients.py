@@ -19,8 +19,8 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
     panels follow it (see :mod:`captum_idg.attr.schedules`). On models whose
     logit saturates the integral converges with fewer gradient evaluations
     than a uniform grid; ``tolerance`` refines each example until its
-    completeness error is small enough. With a fixed ``method`` it is
-    Captum's IG with exact weights.
+    completeness error is small enough. With one of Captum's ``method`` names
+    it gives Captum's IG numbers (``"trapezoid"``: the exact trapezoid rule).
 
     IG: https://arxiv.org/abs/1703.01365, IDG: https://arxiv.org/abs/2305.20052
     """

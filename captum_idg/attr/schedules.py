@@ -29,15 +29,11 @@ from typing import Optional, Tuple
 
 import numpy as np
 import torch
+from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import Tensor
 
-RIEMANN_METHODS = (
-    "riemann_left",
-    "riemann_right",
-    "riemann_middle",
-    "riemann_trapezoid",
-    "gausslegendre",
-)
+CAPTUM_RIEMANN = ("riemann_left", "riemann_right", "riemann_middle", "riemann_trapezoid")
+RIEMANN_METHODS = CAPTUM_RIEMANN + ("trapezoid", "gausslegendre")
 UNIFORM_MIX = 0.2
 POWER = 0.5
 GRADING = 2.0
@@ -76,29 +72,26 @@ def riemann_schedule(
     device: torch.device | str | None = None,
 ) -> Tuple[Tensor, Tensor]:
     r"""
-    The fixed rule ``method`` (Captum's names) with exact weights, the same
-    for every example. Unlike Captum's ``riemann_trapezoid``, whose weights
-    sum to ``(n - 1) / n``, every rule here integrates a constant exactly.
+    The fixed rule ``method``, the same for every example: Captum's
+    ``riemann_*`` rules exactly as Captum's ``IntegratedGradients`` samples and
+    weights them (its ``riemann_trapezoid`` weights sum to ``(n - 1) / n``),
+    ``trapezoid``, the trapezoid rule with exact weights, or ``gausslegendre``.
 
     Args:
         method (str): ``riemann_left``, ``riemann_right``, ``riemann_middle``,
-                    ``riemann_trapezoid`` or ``gausslegendre``.
+                    ``riemann_trapezoid``, ``trapezoid`` or ``gausslegendre``.
         n_steps (int): Number of sample points, at least 2.
         batch_size (int): Number of examples (columns).
 
     Returns:
         ``(alphas, weights)``, each of shape ``(n_steps, batch_size)``.
     """
-    k = torch.arange(n_steps, dtype=torch.float64)
-    weights = torch.full((n_steps,), 1.0 / n_steps, dtype=torch.float64)
-    if method == "riemann_left":
-        alphas = k / n_steps
-    elif method == "riemann_right":
-        alphas = (k + 1) / n_steps
-    elif method == "riemann_middle":
-        alphas = (k + 0.5) / n_steps
-    elif method == "riemann_trapezoid":
-        alphas = k / (n_steps - 1)
+    if method in CAPTUM_RIEMANN:
+        step_sizes, alpha_points = approximation_parameters(method)
+        alphas = torch.tensor(alpha_points(n_steps), dtype=torch.float64)
+        weights = torch.tensor(step_sizes(n_steps), dtype=torch.float64)
+    elif method == "trapezoid":
+        alphas = torch.arange(n_steps, dtype=torch.float64) / (n_steps - 1)
         weights = torch.full((n_steps,), 1.0 / (n_steps - 1), dtype=torch.float64)
         weights[[0, -1]] /= 2
     elif method == "gausslegendre":
