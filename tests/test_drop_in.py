@@ -341,3 +341,16 @@ def test_captums_rules_give_captums_numbers(rule):
         exact = AdaptiveIntegratedGradients(model).attribute(x, target=target, n_steps=50,
                                                              method="trapezoid")
         assert not torch.allclose(exact, captum[0], rtol=1e-3)
+
+
+@pytest.mark.parametrize("rule", ["gausslegendre", "adaptive"])
+def test_the_delta_is_captums_compute_convergence_delta(rule):
+    # Captum's own IG tests compare the two with tolerance 0, in float32
+    model = SaturatingNet(seed=2).float()
+    x = torch.randn(4, 6, generator=torch.Generator().manual_seed(2))
+    aig = AdaptiveIntegratedGradients(model)
+    attributions, delta = aig.attribute(x, target=1, n_steps=20, method=rule,
+                                        return_convergence_delta=True)
+    assert delta.dtype == torch.float32
+    assert torch.equal(delta, aig.compute_convergence_delta(attributions, torch.zeros_like(x), x,
+                                                            target=1))

@@ -119,6 +119,10 @@ class PathIntegralAttribution(Attribution):
     def multiplies_by_inputs(self) -> bool:
         return self._multiply_by_inputs
 
+    # attributions that sum to F(x) - F(x'): the delta is Captum's
+    # compute_convergence_delta of them, as Captum's IG returns it
+    complete = False
+
     def has_convergence_delta(self) -> bool:
         return True
 
@@ -165,6 +169,9 @@ class PathIntegralAttribution(Attribution):
         if self.multiplies_by_inputs:
             attributions = tuple(a * d for a, d in zip(attributions, path.directions))
         formatted = _format_output(_is_tuple(inputs), attributions)
+        if return_convergence_delta and self.complete:  # Captum IG's delta, computed as it does
+            return formatted, self.compute_convergence_delta(
+                attributions, path.baselines, path.inputs, target, additional_forward_args)
         if return_convergence_delta:
             return formatted, sums.rate_integral - (end - start)
         return formatted

@@ -25,6 +25,8 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
     IG: https://arxiv.org/abs/1703.01365, IDG: https://arxiv.org/abs/2305.20052
     """
 
+    complete = True
+
     @log_usage()
     @documented
     def attribute(  # type: ignore[override]
@@ -63,10 +65,9 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
             - **attributions** (*Tensor* or *tuple[Tensor, ...]*): Integrated
                         gradients, of the shape of ``inputs``.
             - **delta** (*Tensor*, returned if return_convergence_delta=True):
-                        ``sum_k w_k dF/da(a_k) - (F(x) - F(x'))`` per example;
-                        with ``multiply_by_inputs=True`` this is Captum's
-                        ``sum(attributions) - (F(x) - F(x'))``, which
-                        ``compute_convergence_delta`` also gives.
+                        ``compute_convergence_delta(attributions, ...)``, as
+                        Captum's IG returns it: ``sum(attributions) - (F(x) -
+                        F(x'))`` per example.
 
         Examples::
 
