@@ -73,3 +73,20 @@ def test_flat_model_gives_zeros():
         model.weight.zero_()
     attr = IDGI(model).attribute(torch.randn(2, 6, dtype=torch.float64), target=1, n_steps=4)
     assert torch.equal(attr, torch.zeros_like(attr))
+
+
+def test_an_input_equal_to_its_baseline_gets_exact_zeros():
+    # the rows of one batch may differ in their last bits; a path of length 0 changes nothing
+    torch.manual_seed(0)
+    model = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 3), torch.nn.Softplus(),
+                                torch.nn.Flatten(), torch.nn.Linear(8 * 14 * 14, 3))
+    x = torch.rand(3, 3, 16, 16)
+    baselines = x.clone()
+    baselines[1] = 0
+    idgi = IDGI(model)
+    attributions, delta = idgi.attribute(x, baselines=baselines, target=0, n_steps=16,
+                                         return_convergence_delta=True)
+    assert torch.equal(attributions[[0, 2]], torch.zeros_like(attributions[[0, 2]]))
+    assert torch.equal(delta[[0, 2]], torch.zeros(2))
+    alone = idgi.attribute(x[1:2], baselines=baselines[1:2], target=0, n_steps=16)
+    torch.testing.assert_close(attributions[1:2], alone, atol=1e-6, rtol=1e-5)

@@ -356,7 +356,8 @@ def _describe(args: tuple) -> str:
         f"Tensor {tuple(a.shape)}" if isinstance(a, Tensor) else type(a).__name__
         for a in args
     ]
-    return "called with " + ", ".join(parts) + "; dimension 0 of inputs is the batch"
+    return ("called with " + ", ".join(parts) + ": the inputs, then additional_forward_args; "
+            "dimension 0 of inputs is the batch")
 
 
 def check_finite(

@@ -100,15 +100,18 @@ class ImportantDirectionGradientIntegration(Attribution):
         x = path.inputs[0]
         starts = riemann_schedule("riemann_left", n_steps, path.batch_size, x.dtype, x.device)[0]
         sums = StepSums(path.inputs, self.multiplies_by_inputs)
+        # an example whose input is its baseline has segments of length 0: no change
+        moves = sum(flat_features(d, 1).ne(0).any(dim=1) for d in path.directions).bool()
         start_logit = last = None
         for _, grads, logits in path.gradients(self.gradient_func, self.forward_func, starts):
+            logits = logits * moves
             if last is None:
                 start_logit = logits[0]
             else:  # the last segment of the previous chunk ends at this chunk's start
                 self._add_segments(sums, last[0], logits[:1] - last[1])
             self._add_segments(sums, tuple(g[:-1] for g in grads), logits.diff(dim=0))
             last = tuple(g[-1:].clone() for g in grads), logits[-1:]
-        end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1]))  # (1, batch)
+        end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1])) * moves
         self._add_segments(sums, last[0], end_logit - last[1])
         attributions = sums.result()
         formatted = _format_output(_is_tuple(inputs), attributions)
