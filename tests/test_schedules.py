@@ -157,3 +157,16 @@ def test_bad_schedule_arguments(kwargs, name):
 def test_bad_method_name():
     with pytest.raises(ValueError, match="method"):
         riemann_schedule("simpson", 4, 1)
+
+
+def test_the_documented_probe_default_is_the_codes():
+    import re
+
+    from captum_idg import IntegratedDecisionGradients
+    from captum_idg.attr.schedules import default_probe_steps
+
+    text = " ".join(IntegratedDecisionGradients.attribute.__doc__.split())
+    divisor, least = map(int, re.search(r"n_steps // (\d+)``, at least (\d+) and at most",
+                                        text).groups())
+    for n_steps in (2, 8, 16, 50, 64, 300):
+        assert default_probe_steps(n_steps) == min(n_steps, max(least, n_steps // divisor))

@@ -6,6 +6,8 @@ fills it in when the module is imported, so ``help()`` shows the full text.
 
 from typing import Callable, TypeVar
 
+from captum_idg.attr.schedules import MIN_PROBE_STEPS, PROBE_DIVISOR
+
 F = TypeVar("F", bound=Callable)
 
 ARGUMENTS = dict(
@@ -39,12 +41,12 @@ ARGUMENTS = dict(
                         alike; a pass always holds at least one step of the
                         whole batch. Default: None (as many rows as fit in a
                         quarter of the device's free memory)""",
-    n_probe_steps="""n_probe_steps (int, optional): Forward-only probe points of adaptive
+    n_probe_steps=f"""n_probe_steps (int, optional): Forward-only probe points of adaptive
                         sampling, at least 2, on a uniform grid that includes
                         both ends of the path; where one probe interval would
                         hold more than one panel, up to two more rounds add
-                        points inside it. Default: None (``n_steps // 4``, at
-                        least 6 and at most n_steps)""",
+                        points inside it. Default: None (``n_steps // {PROBE_DIVISOR}``,
+                        at least {MIN_PROBE_STEPS} and at most n_steps)""",
     tolerance="""tolerance (float, optional): Refine each example in rounds of 8,
                         16, 32, ... samples until the estimated relative error
                         of the path integral is at most ``tolerance`` (at least

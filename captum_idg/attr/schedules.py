@@ -40,6 +40,7 @@ GRADING = 2.0
 EVEN_PEAK = 2.0  # the density never above twice its mean: one Gauss-Legendre panel
 MAX_SINGLE_PANEL = 128  # beyond this, equal panels instead (the nodes cost O(n^3) to find)
 MIN_PROBE_STEPS = 8
+PROBE_DIVISOR = 3  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
 REFINE_POINTS = 3  # probe points added inside an interval that is refined
 MAX_REFINED = 4  # intervals refined per example and round
 
@@ -51,7 +52,7 @@ def default_probe_steps(n_steps: int) -> int:
     about a third of a forward+backward, so the probe adds about 11% to the
     gradient passes (plus the refinement rounds where the logit jumps).
     """
-    return min(n_steps, max(MIN_PROBE_STEPS, n_steps // 3))
+    return min(n_steps, max(MIN_PROBE_STEPS, n_steps // PROBE_DIVISOR))
 
 
 def default_nodes_per_panel(n_steps: int) -> int:
