@@ -192,8 +192,11 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
     except KeyboardInterrupt:
         out = getattr(args, "out", None)
         print(f"\ncaptum-idg: stopped. Every finished row is kept in {out}; run the same "
-              "command again to resume.", file=sys.stderr)
-        return 130
+              "command again to resume.", file=sys.stderr, flush=True)
+        sys.stdout.flush()
+        # rows are on disk already; leave at once, before DataLoader workers and the
+        # threads that share their tensors print tracebacks of their own shutdown
+        os._exit(130)
 
 
 def _main_rank() -> bool:

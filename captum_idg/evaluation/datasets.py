@@ -11,6 +11,7 @@ class, drawn with a fixed seed.
 """
 
 import random
+import signal
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -93,6 +94,12 @@ def collate(samples: Sequence[Tuple[Entry, Union[Tensor, str], Tuple[int, int]]]
     failed = [(entry.name, error) for entry, error, _ in samples if isinstance(error, str)]
     pixels = torch.stack([p for _, p, _ in good]) if good else torch.empty(0)
     return Batch([e for e, _, _ in good], pixels, failed, [size for _, _, size in good])
+
+
+def ignore_interrupts(worker_id: int) -> None:
+    """DataLoader ``worker_init_fn``: Ctrl-C reaches every process of the
+    terminal's group; only the main one handles it (and stops the workers)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)
 
 
 @lru_cache(maxsize=1)

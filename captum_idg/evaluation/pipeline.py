@@ -22,7 +22,13 @@ from torch.utils.data import DataLoader
 from tqdm import tqdm
 
 import captum_idg
-from captum_idg.evaluation.datasets import Batch, Entry, ImageDataset, collate
+from captum_idg.evaluation.datasets import (
+    Batch,
+    Entry,
+    ImageDataset,
+    collate,
+    ignore_interrupts,
+)
 from captum_idg.evaluation.distributed import Ranks, ranks
 from captum_idg.evaluation.methods import (
     INTERNAL_BATCH_SIZE,
@@ -220,6 +226,7 @@ class _Job:
         self.bar.refresh()
         return DataLoader(ImageDataset(mine, model.size), batch_size=batch_size,
                           collate_fn=collate, num_workers=workers,
+                          worker_init_fn=ignore_interrupts,
                           pin_memory=self.me.device.startswith("cuda"))
 
     def heatmap(self, model: ImageModel, image: str) -> Path:
