@@ -3,7 +3,9 @@ arguments are checked (``--help`` and argument errors are instant)."""
 
 import argparse
 import os
+import signal
 import sys
+import threading
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
@@ -183,20 +185,37 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
     args = _parser().parse_args(argv)
+    interrupted = []
+
+    def interrupt(signum: int, frame: Any) -> None:
+        interrupted.append(signum)
+        raise KeyboardInterrupt
+
+    main_thread = threading.current_thread() is threading.main_thread()
+    previous = signal.signal(signal.SIGINT, interrupt) if main_thread else None
     try:
         return {"explain": _explain, "benchmark": _benchmark, "attribute": _attribute,
                 "report": _report}[args.command](args)
-    except ValueError as error:
+    except BaseException as error:
+        if interrupted:  # Ctrl-C, also where a library turned it into another error
+            _stopped(args)
+        if not isinstance(error, ValueError):
+            raise
         print(f"captum-idg: error: {error}", file=sys.stderr)
         return 2
-    except KeyboardInterrupt:
-        out = getattr(args, "out", None)
-        print(f"\ncaptum-idg: stopped. Every finished row is kept in {out}; run the same "
-              "command again to resume.", file=sys.stderr, flush=True)
-        sys.stdout.flush()
-        # rows are on disk already; leave at once, before DataLoader workers and the
-        # threads that share their tensors print tracebacks of their own shutdown
-        os._exit(130)
+    finally:
+        if main_thread:
+            signal.signal(signal.SIGINT, previous)
+
+
+def _stopped(args: argparse.Namespace) -> None:
+    """Says what a Ctrl-C kept and how to resume, and leaves with status 130 at
+    once: rows are on disk already, and DataLoader workers and the threads that
+    share their tensors would print tracebacks of their own shutdown."""
+    print(f"\ncaptum-idg: stopped. Every finished row is kept in {getattr(args, 'out', None)}; "
+          "run the same command again to resume.", file=sys.stderr, flush=True)
+    sys.stdout.flush()
+    os._exit(130)
 
 
 def _main_rank() -> bool:

@@ -179,7 +179,7 @@ def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(tmp_path):
     first = running.stdout.readline()  # one image done
     os.killpg(running.pid, signal.SIGINT)  # as Ctrl-C in a terminal: the whole group
     _, stderr = running.communicate(timeout=120)
-    assert first.startswith("00.png") and running.returncode == 130
+    assert first.startswith("00.png") and running.returncode == 130, stderr[-3000:]
     assert "Traceback" not in stderr
     assert stderr.strip().splitlines()[-1] == (
         f"captum-idg: stopped. Every finished row is kept in {tmp_path / 'out'}; run the same "
