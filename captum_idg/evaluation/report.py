@@ -16,11 +16,10 @@ from captum.attr import visualization  # noqa: E402
 from torch import Tensor  # noqa: E402
 
 from captum_idg.evaluation.results import (  # noqa: E402
-    PARTS,
     Curves,
     Record,
-    read_curves,
     read_rows,
+    read_run_curves,
 )
 
 BASELINE_METHOD = "IG"  # paired differences are taken against it
@@ -309,7 +308,7 @@ def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     (out / f"photos{suffix}.txt").write_text(by_photo + "\n")
     if rows:
         plot_paired(rows, out / f"paired{suffix}.png", baseline)
-    curves = read_curves([out / "curves.jsonl", *sorted((out / PARTS).glob("rank-*.jsonl"))])
+    curves = read_run_curves(out)
     for model in dict.fromkeys(model for model, _, _ in curves):
         plot_curves(curves, model, out / f"curves_{model}.png")
     return (f"{text}\n\nPaired against {baseline}, per image:\n{pairs}\n\n"

@@ -116,6 +116,11 @@ def read_rows(out: Path) -> List[Record]:
     return list(merged.values())
 
 
+def read_run_curves(out: Path) -> Curves:
+    """Every curve of ``out``: ``curves.jsonl`` and the parts not merged yet."""
+    return read_curves([out / "curves.jsonl", *_parts(out, ".jsonl")])
+
+
 def read_skipped(out: Path) -> Dict[Tuple[str, str], str]:
     """``(model, image) -> reason`` of the images a run did not explain."""
     skipped = {}
@@ -160,7 +165,7 @@ def merge_parts(out: Path) -> int:
     if not parts:
         return len(rows)
     write_csv(rows, out / "results.csv")
-    curves = read_curves([out / "curves.jsonl", *_parts(out, ".jsonl")])
+    curves = read_run_curves(out)
     keys = {(r.model, r.image, r.method) for r in rows}
     partial = out / "curves.jsonl.partial"
     with open(partial, "w") as f:
