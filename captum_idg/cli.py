@@ -13,8 +13,13 @@ DESCRIPTION = """Explain images with Integrated Decision Gradients and its compa
 benchmark the methods by insertion and deletion on real ImageNet models
 (EfficientNet-Lite0/1, installed from PyPI, no download at run time)."""
 METHODS_HELP = """methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi,
-  adaptive_ig, idgi, saliency, input_x_gradient, guided_backprop, occlusion;
-  NAME:STEPS sets a method's own steps (idg_uniform:256)"""
+  adaptive_ig, idgi, saliency, input_x_gradient, guided_backprop, occlusion,
+  gradient_shap, kernel_shap, lime, lrp, deeplift, smoothgrad, idg_smoothgrad;
+  NAME:STEPS sets a method's own steps (idg_uniform:256)
+metrics: insertion, deletion (RISE), road (ROAD, higher is better), mprt (cascading
+  model-parameter randomisation: rank correlation with the original map, lower is
+  more model-sensitive; costs --mprt-stages more attributions per map)"""
+METRICS = ("insertion", "deletion", "road", "mprt")  # the pipeline's, checked before torch
 EPILOG = f"""examples:
   captum-idg explain --demo                      heatmaps of the photos in scikit-image
   captum-idg explain photo.jpg --methods idg,ig,guided_ig
@@ -56,6 +61,15 @@ def _positive(minimum: int) -> Any:
     return parse
 
 
+def _metric_names(text: str) -> List[str]:
+    names = [m.strip() for m in text.split(",") if m.strip()]
+    unknown = [m for m in names if m not in METRICS]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown metric {unknown[0]!r}: choose from "
+                                         f"{', '.join(METRICS)}")
+    return names
+
+
 def _device_name(text: str) -> str:
     if text == "cpu" or text == "cuda" or text.startswith("cuda:") and text[5:].isdigit():
         return text
@@ -70,7 +84,13 @@ def _images_options(parser: argparse.ArgumentParser, demo_help: str) -> None:
     parser.add_argument("--demo", action="store_true", help=demo_help)
 
 
-def _run_options(parser: argparse.ArgumentParser, batch_size: int = 8) -> None:
+def _run_options(parser: argparse.ArgumentParser, batch_size: int = 8,
+                 metrics: str = "insertion,deletion,road") -> None:
+    parser.add_argument("--metrics", type=_metric_names, default=metrics,
+                        help="comma-separated metrics, each a column of results.csv "
+                             f"(default: {metrics or 'none'})")
+    parser.add_argument("--mprt-stages", type=_positive(1), default=4,
+                        help="groups of layers the randomisation test resets, from the top")
     parser.add_argument("--n-steps", type=_positive(2), default=50,
                         help="steps of every path method")
     parser.add_argument("--batch-size", type=_positive(1), default=batch_size,
@@ -115,7 +135,8 @@ def _parser() -> argparse.ArgumentParser:
                               "protocol's is the image width; larger is faster)")
     explain.add_argument("--out", type=Path, default=Path("explain-out"),
                          help="folder for the PNGs and results.csv")
-    _run_options(explain, batch_size=1)  # a picture as soon as the first image is done
+    # batch 1: a picture as soon as the first image is done
+    _run_options(explain, batch_size=1, metrics="insertion,deletion")
 
     bench = commands.add_parser(
         "benchmark", formatter_class=_Help, epilog=METHODS_HELP,
@@ -153,21 +174,19 @@ def _parser() -> argparse.ArgumentParser:
         description="Explains every image for its predicted class and stores every "
                     "attribution as safetensors shards under OUT/attributions, with one row "
                     "per image in OUT/results.csv (image, labels, target, probability, "
-                    "seconds, the shard; with --score insertion and deletion). "
+                    "seconds, the shard, and any --metrics). "
                     "captum_idg.evaluation.read_attribution(OUT, IMAGE, METHOD) reads one "
                     "back. Resumes like benchmark; runs under torchrun.")
     _images_options(attribute, "the photos bundled with scikit-image")
     attribute.add_argument("--model", default="efficientnet_lite0", help=MODELS_HELP)
     attribute.add_argument("--method", default="idg", help="a method name (or several, "
                            "comma-separated)")
-    attribute.add_argument("--score", action="store_true",
-                           help="also score insertion and deletion")
     attribute.add_argument("--pixels-per-step", type=_positive(1), default=None,
-                           help="with --score: pixels per step of the curves (default: the "
-                                "image width)")
+                           help="with --metrics insertion or deletion: pixels per step of the "
+                                "curves (default: the image width)")
     attribute.add_argument("--out", type=Path, default=Path("attribute-out"),
                            help="folder for results.csv and attributions/")
-    _run_options(attribute)
+    _run_options(attribute, metrics="")
 
     report = commands.add_parser(
         "report", formatter_class=_Help,
@@ -247,7 +266,8 @@ def _explain(args: argparse.Namespace) -> int:
     methods = _method_list(args.methods)
     entries = _entries(args)
     summary = run(entries, [args.model], methods, args.out, n_steps=args.n_steps,
-                  batch_size=args.batch_size, pixels_per_step=args.pixels_per_step,
+                  batch_size=args.batch_size, metrics=args.metrics,
+                  mprt_stages=args.mprt_stages, pixels_per_step=args.pixels_per_step,
                   keep_attributions=args.keep_attributions, float16=args.float16,
                   correct_only=False, heatmaps=lambda model, image: args.out / f"{image}.png",
                   device=args.device, workers=args.workers, lines=True,
@@ -275,7 +295,8 @@ def _benchmark(args: argparse.Namespace) -> int:
                                        else [])
     entries = _entries(args, views=args.views or args.full)
     summary = run(entries, models, methods, args.out, n_steps=args.n_steps,
-                  batch_size=args.batch_size, pixels_per_step=pixels_per_step,
+                  batch_size=args.batch_size, metrics=args.metrics,
+                  mprt_stages=args.mprt_stages, pixels_per_step=pixels_per_step,
                   keep_attributions=args.keep_attributions, float16=args.float16,
                   heatmaps=not args.no_heatmaps, device=args.device, workers=args.workers,
                   internal_batch_size=args.internal_batch_size)
@@ -295,10 +316,11 @@ def _attribute(args: argparse.Namespace) -> int:
     methods = _method_list(args.method)
     entries = _entries(args)
     summary = run(entries, [args.model], methods, args.out, n_steps=args.n_steps,
-                  batch_size=args.batch_size, score=args.score,
-                  pixels_per_step=args.pixels_per_step, keep_attributions=True,
-                  float16=args.float16, correct_only=False, heatmaps=False, device=args.device,
-                  workers=args.workers, internal_batch_size=args.internal_batch_size)
+                  batch_size=args.batch_size, metrics=args.metrics,
+                  mprt_stages=args.mprt_stages, pixels_per_step=args.pixels_per_step,
+                  keep_attributions=True, float16=args.float16, correct_only=False,
+                  heatmaps=False, device=args.device, workers=args.workers,
+                  internal_batch_size=args.internal_batch_size)
     if _main_rank():
         skipped = sum(map(len, summary.skipped.values()))
         print(f"attributions of {summary.rows + summary.resumed} rows in {args.out} "

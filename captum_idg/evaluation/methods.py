@@ -14,10 +14,16 @@ import warnings
 from dataclasses import dataclass
 from typing import Callable, Dict, List, Optional, Sequence, Tuple
 
+import torch
 from captum.attr import (
+    DeepLift,
+    GradientShap,
     GuidedBackprop,
     InputXGradient,
     IntegratedGradients,
+    KernelShap,
+    Lime,
+    NoiseTunnel,
     Occlusion,
     Saliency,
 )
@@ -32,6 +38,7 @@ from captum_idg import (
     LeftIntegratedGradients,
 )
 from captum_idg.evaluation.models import ImageModel
+from captum_idg.evaluation.propagation import deeplift_ready, lrp
 
 Explain = Callable[[Tensor, Tensor], Tensor]
 Builder = Callable[[ImageModel, int, Optional[int]], Explain]
@@ -100,6 +107,108 @@ def _occlusion(model: ImageModel, n_steps: int, internal_batch_size: Optional[in
                                             strides=(3, 8, 8), perturbations_per_eval=64)
 
 
+def _smoothgrad(cls: Callable) -> Builder:
+    """SmoothGrad over ``cls`` (IG or IDG): the mean of its maps on
+    ``SMOOTHGRAD_SAMPLES`` copies with Gaussian noise of 15% of the pixel range."""
+
+    def build(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
+        tunnel = NoiseTunnel(cls(model.module))
+        stdev = 0.15 / (sum(model.std) / 3)  # 15% of [0, 1] pixels, in normalised units
+        return lambda x, t: tunnel.attribute(x, nt_type="smoothgrad",
+                                             nt_samples=SMOOTHGRAD_SAMPLES,
+                                             nt_samples_batch_size=1, stdevs=stdev, target=t,
+                                             n_steps=n_steps,
+                                             internal_batch_size=internal_batch_size)
+
+    return build
+
+
+def _gradient_shap(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]
+                   ) -> Explain:
+    """GradientSHAP with ``n_steps`` samples against a black image and a uniform
+    noise image (seeded), taken ``internal_batch_size`` samples at a time."""
+    shap = GradientShap(model.module)
+    chunk = max(1, internal_batch_size or n_steps)
+
+    def explain(x: Tensor, t: Tensor) -> Tensor:
+        noise = torch.rand((1, *x.shape[1:]), generator=torch.Generator().manual_seed(0))
+        baselines = torch.cat([torch.zeros_like(noise), model.normalise(noise)]).to(x)
+        total = torch.zeros_like(x)
+        for i in range(len(x)):
+            with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+                torch.manual_seed(0)
+                for start in range(0, n_steps, chunk):
+                    samples = min(chunk, n_steps - start)
+                    total[i] += samples * shap.attribute(
+                        x[i : i + 1], baselines, n_samples=samples, stdevs=0.0,
+                        target=t[i : i + 1])[0]
+        return total / n_steps
+
+    return explain
+
+
+def _superpixel_method(cls: Callable) -> Builder:
+    """KernelSHAP or LIME on ``SUPERPIXELS`` SLIC superpixels of each image
+    (scikit-image), ``PERTURBATIONS`` samples, removed superpixels set to 0."""
+
+    def build(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
+        explainer = cls(model.module)
+
+        def explain(x: Tensor, t: Tensor) -> Tensor:
+            maps = []
+            for i in range(len(x)):
+                with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+                    torch.manual_seed(0)
+                    maps.append(explainer.attribute(
+                        x[i : i + 1], target=t[i : i + 1], baselines=0.0,
+                        feature_mask=superpixels(model.pixels(x[i : i + 1])),
+                        n_samples=PERTURBATIONS,
+                        perturbations_per_eval=internal_batch_size or 1)[0])
+            return torch.stack(maps)
+
+        return explain
+
+    return build
+
+
+def superpixels(pixels: Tensor) -> Tensor:
+    """SLIC superpixels of ``[0, 1]`` images ``(1, 3, H, W)`` as a Captum
+    feature mask ``(1, 1, H, W)``; a grid of about as many squares where SLIC
+    finds a single segment (noise or flat images)."""
+    from skimage.segmentation import slic
+
+    image = pixels[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()
+    segments = torch.from_numpy(slic(image, n_segments=SUPERPIXELS, compactness=10,
+                                     start_label=0))
+    if segments.max() == 0:
+        height, width = segments.shape
+        side = max(1, round((height * width / SUPERPIXELS) ** 0.5))
+        rows, columns = torch.arange(height) // side, torch.arange(width) // side
+        segments = rows[:, None] * (int(columns.max()) + 1) + columns[None, :]
+    return segments.to(pixels.device)[None, None]
+
+
+def _deeplift(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
+    """DeepLIFT (rescale) from a black image on :func:`deeplift_ready`'s copy,
+    made at each call so it follows the model."""
+
+    def explain(x: Tensor, t: Tensor) -> Tensor:
+        deeplift = DeepLift(deeplift_ready(model.module, x[:1]))
+        with warnings.catch_warnings():
+            warnings.filterwarnings("ignore", message="Setting forward, backward hooks")
+            return deeplift.attribute(x.detach().clone().requires_grad_(), target=t)
+
+    return explain
+
+
+def _lrp(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
+    return lambda x, t: lrp(model.module, x, t)
+
+
+SMOOTHGRAD_SAMPLES = 10
+SUPERPIXELS = 50
+PERTURBATIONS = 200
+
 METHODS: Dict[str, Method] = {
     "idg": Method("IDG", "IG with each gradient weighted by dF/da, adaptive samples",
                   _straight_path(IntegratedDecisionGradients)),
@@ -126,6 +235,21 @@ METHODS: Dict[str, Method] = {
                               _gradient(GuidedBackprop), uses_steps=False),
     "occlusion": Method("Occlusion", "score drop when a 16 px patch is greyed",
                         _occlusion, uses_steps=False),
+    "gradient_shap": Method("GradientSHAP", "expected gradients from black and noise images",
+                            _gradient_shap),
+    "kernel_shap": Method("KernelSHAP", f"Shapley values of {SUPERPIXELS} superpixels, "
+                          f"{PERTURBATIONS} samples", _superpixel_method(KernelShap),
+                          uses_steps=False),
+    "lime": Method("LIME", f"linear surrogate on {SUPERPIXELS} superpixels, {PERTURBATIONS} "
+                   "samples", _superpixel_method(Lime), uses_steps=False),
+    "lrp": Method("LRP", "relevance propagation, zennit EpsilonPlusFlat, BatchNorm merged",
+                  _lrp, uses_steps=False),
+    "deeplift": Method("DeepLIFT", "rescale rule from a black image", _deeplift,
+                       uses_steps=False),
+    "smoothgrad": Method("SmoothGrad IG", f"IG averaged over {SMOOTHGRAD_SAMPLES} noisy copies",
+                         _smoothgrad(IntegratedGradients)),
+    "idg_smoothgrad": Method("SmoothGrad IDG", f"IDG averaged over {SMOOTHGRAD_SAMPLES} noisy "
+                             "copies", _smoothgrad(IntegratedDecisionGradients)),
 }
 PAPER_METHODS = ("idg", "ig", "left_ig", "guided_ig", "agi")
 BENCHMARK_METHODS = PAPER_METHODS + ("idg_uniform", "idg_reference")

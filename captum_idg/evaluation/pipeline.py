@@ -2,14 +2,16 @@
 
 ``Dataset -> DataLoader`` (workers decode, pinned memory to the GPU) ``->``
 batches of images explained by one ``attribute`` call per method (each example
-keeps its own schedule) ``->`` optional insertion/deletion scores, batched
-across images ``->`` rows appended as they finish, attributions kept as
-safetensors shards. Under ``torchrun`` every rank takes its share of the
-images on its own device, and rank 0 merges the parts after a barrier. A rerun
-into the same folder skips every row already there, whatever the number of
+keeps its own schedule) ``->`` the chosen metrics (insertion, deletion, ROAD,
+the randomisation test), batched across images ``->`` rows appended as they
+finish, attributions kept as safetensors shards. Under ``torchrun`` every rank
+takes its share of the images on its own device, and rank 0 merges the parts
+after a barrier. A rerun into the same folder skips every row already there, whatever the number of
 ranks; rows made with other settings are refused, never reused.
 """
 
+import copy
+import dataclasses
 import sys
 import time
 from dataclasses import dataclass, field
@@ -45,8 +47,13 @@ from captum_idg.evaluation.report import plot_heatmaps, rebuild
 from captum_idg.evaluation.results import PartWriter, Record, merge_parts, read_rows, read_skipped
 from captum_idg.evaluation.store import read_attribution, write_shard
 from captum_idg.metrics import curve_auc, deletion_curve, insertion_curve
+from captum_idg.metrics.randomisation import randomisation_correlations
+from captum_idg.metrics.road import road_curves
 
 CURVE_BATCH = 64
+METRICS = ("insertion", "deletion", "road", "mprt")
+DEFAULT_METRICS = ("insertion", "deletion", "road")  # mprt: `mprt_stages` more attributions
+MPRT_STAGES = 4
 HeatmapPath = Callable[[str, str], Path]  # (model, image) -> PNG
 
 
@@ -74,12 +81,29 @@ def attribute_in_halves(explain: Explain, x: Tensor, target: Tensor,
                           attribute_in_halves(explain, x[half:], target[half:], log)])
 
 
+def check_metrics(metrics: Sequence[str]) -> List[str]:
+    """``metrics`` if each is one of ``METRICS``, else ValueError."""
+    unknown = [m for m in metrics if m not in METRICS]
+    if unknown or not metrics:
+        raise ValueError(f"unknown metric {unknown[0] if unknown else ''!r}: choose from "
+                         f"{', '.join(METRICS)}")
+    return [m for m in METRICS if m in metrics]
+
+
 def score_curves(model: ImageModel, x: Tensor, attribution: Tensor, target: Tensor,
-                 pixels_per_step: Optional[int]) -> Tuple[Tensor, Tensor]:
-    """RISE insertion and deletion curves ``(B, steps)`` of a batch."""
-    return tuple(fn(model.module, x, attribution, target, pixels_per_step=pixels_per_step,
-                    max_examples_per_batch=CURVE_BATCH) for fn in (insertion_curve,
-                                                                    deletion_curve))
+                 metrics: Sequence[str], pixels_per_step: Optional[int]) -> Dict[str, Tensor]:
+    """The curves ``(B, points)`` of a batch that ``metrics`` need: RISE
+    insertion and deletion, ROAD's MoRF and LeRF."""
+    curves = {}
+    for name, curve in (("insertion", insertion_curve), ("deletion", deletion_curve)):
+        if name in metrics:
+            curves[name] = curve(model.module, x, attribution, target,
+                                 pixels_per_step=pixels_per_step,
+                                 max_examples_per_batch=CURVE_BATCH)
+    if "road" in metrics:
+        curves["road_morf"], curves["road_lerf"] = road_curves(
+            model.module, x, attribution, target, max_examples_per_batch=CURVE_BATCH)
+    return curves
 
 
 def full_view(name: str) -> bool:
@@ -97,7 +121,7 @@ def run(
     out: Path,
     n_steps: int = 50,
     batch_size: int = 8,
-    score: bool = True,
+    metrics: Sequence[str] = DEFAULT_METRICS,
     pixels_per_step: Optional[int] = None,
     keep_attributions: bool = False,
     float16: bool = False,
@@ -108,6 +132,7 @@ def run(
     internal_batch_size: Optional[int] = INTERNAL_BATCH_SIZE,
     progress: bool = True,
     lines: bool = False,
+    mprt_stages: int = MPRT_STAGES,
 ) -> RunSummary:
     """
     Explains ``entries`` (see :mod:`~captum_idg.evaluation.datasets`: files,
@@ -120,8 +145,10 @@ def run(
     (``{"my_ig": IntegratedGradients(model.module)}``: ``attribute(x,
     target=t)`` is called on normalised images).
 
-    ``score``: insertion and deletion AUCs and curves (``pixels_per_step`` None:
-    the image width, the protocol's). ``keep_attributions``: every map saved as
+    ``metrics``: any of ``METRICS`` (none: attributions only): insertion and
+    deletion AUCs (``pixels_per_step`` None: the image width, the protocol's),
+    ROAD, and the randomisation test in ``mprt_stages`` stages, each a column
+    of ``results.csv``. ``keep_attributions``: every map saved as
     safetensors (``float16`` halves the space); see :func:`read_attribution`.
     ``correct_only``: images whose prediction is not among their labels are
     skipped (images without labels always count as correct). ``heatmaps``:
@@ -131,6 +158,7 @@ def run(
     line per image. Under ``torchrun`` (``WORLD_SIZE`` > 1) each rank explains
     its share and rank 0 merges the rows and rebuilds the tables.
     """
+    metrics = check_metrics(metrics) if metrics else []
     if not isinstance(methods, Mapping):
         check_methods(methods)
     elif len(models) != 1:
@@ -145,14 +173,15 @@ def run(
     if me.main:
         merge_parts(out)  # what a killed run left, whatever its number of ranks
     me.barrier()
-    job = _Job(out, me, score, pixels_per_step, keep_attributions, float16, correct_only,
-               heatmaps, lines, progress)
+    job = _Job(out, me, metrics, mprt_stages, pixels_per_step, keep_attributions, float16,
+               correct_only, heatmaps, lines, progress)
     try:
         for spec in models:
             model = load_model(spec, me.device) if isinstance(spec, str) else spec
             model.module.to(me.device)
             loader = job.loader(model, entries, methods, n_steps, batch_size, workers)
-            explainers = _explainers(methods, model, n_steps, internal_batch_size)
+            explainers = _explainers(methods, model, n_steps, internal_batch_size,
+                                     "mprt" in metrics)
             for batch in loader:
                 job.explain(model, batch, explainers)
     finally:
@@ -160,9 +189,12 @@ def run(
     me.barrier()
     if me.main:
         merge_parts(out)
-        if score:
+        if metrics:
             rebuild(out)
     return job.summary
+
+
+Randomised = Callable[[], Tuple[Explain, torch.nn.Module]]  # a method on a model copy
 
 
 @dataclass
@@ -170,15 +202,29 @@ class _Method:
     label: str
     explain: Explain
     about: str = "your attribution object"
+    randomised: Optional[Randomised] = None
 
 
 def _explainers(methods: Methods, model: ImageModel, n_steps: int,
-                internal_batch_size: Optional[int]) -> Dict[str, _Method]:
+                internal_batch_size: Optional[int], mprt: bool) -> Dict[str, _Method]:
     if isinstance(methods, Mapping):
-        return {name: _Method(name, lambda x, t, obj=obj: obj.attribute(x, target=t))
+        def on_copy(obj: Any) -> Tuple[Explain, torch.nn.Module]:
+            memo: Dict[int, Any] = {}
+            module = copy.deepcopy(model.module, memo)  # the object's copy runs this copy
+            copied = copy.deepcopy(obj, memo)
+            return lambda x, t: copied.attribute(x, target=t), module
+
+        return {name: _Method(name, lambda x, t, obj=obj: obj.attribute(x, target=t),
+                              randomised=(lambda obj=obj: on_copy(obj)) if mprt else None)
                 for name, obj in methods.items()}
+
+    def rebuilt(spec: str) -> Tuple[Explain, torch.nn.Module]:
+        twin = dataclasses.replace(model, module=copy.deepcopy(model.module))
+        return make_method(spec, twin, n_steps, internal_batch_size), twin.module
+
     return {m: _Method(method_label(m), make_method(m, model, n_steps, internal_batch_size),
-                       method_about(m)) for m in methods}
+                       method_about(m), (lambda m=m: rebuilt(m)) if mprt else None)
+            for m in methods}
 
 
 @dataclass
@@ -188,7 +234,8 @@ class _Job:
 
     out: Path
     me: Ranks
-    score: bool
+    metrics: Sequence[str]
+    mprt_stages: int
     pixels_per_step: Optional[int]
     keep: bool
     float16: bool
@@ -202,7 +249,7 @@ class _Job:
         self.skipped = read_skipped(self.out)
         self.writer = PartWriter(self.out, self.me.rank)
         self.summary = RunSummary()
-        self.settings: Dict[str, Tuple[int, int, int]] = {}
+        self.settings: Dict[str, Tuple[int, int, int, str]] = {}
         self.bar = tqdm(disable=not self.progress or not self.me.main, desc="explain",
                         unit="map", file=sys.stderr, dynamic_ncols=True)
 
@@ -212,9 +259,11 @@ class _Job:
     def loader(self, model: ImageModel, entries: Sequence[Entry], methods: Methods,
                n_steps: int, batch_size: int, workers: int) -> DataLoader:
         """The DataLoader of this rank's share of the images ``model`` still needs."""
-        pixels = 0 if not self.score else (self.pixels_per_step or model.size)
+        scored = {"insertion", "deletion"} & set(self.metrics)
+        pixels = (self.pixels_per_step or model.size) if scored else 0
+        names = ",".join(self.metrics).replace("mprt", f"mprt:{self.mprt_stages}")
         self.settings = {m: (0 if isinstance(methods, Mapping) else method_steps(m, n_steps),
-                             pixels, model.size) for m in methods}
+                             pixels, model.size, names) for m in methods}
         _check_settings(self.done.values(), model.name, self.settings, self.out)
         pending = [e for e in entries if (model.name, e.name) not in self.skipped and (
             any((model.name, e.name, m) not in self.done for m in methods)
@@ -273,8 +322,9 @@ class _Job:
             if x.device.type == "cuda":
                 torch.cuda.synchronize()
             seconds = (time.perf_counter() - start) / len(todo)
-            curves = score_curves(model, xs, attributions, targets,
-                                  self.settings[spec][1]) if self.score else None
+            curves = score_curves(model, xs, attributions, targets, self.metrics,
+                                  self.settings[spec][1])
+            mprt = self.randomisation(method, xs, targets, attributions)
             shard = write_shard(self.out, model.name, spec, self.me.rank, {
                 entries[i].name: a for i, a in zip(todo, attributions)},
                 self.float16) if self.keep else ""
@@ -283,12 +333,15 @@ class _Job:
                 record = Record(
                     model.name, entry.name, method.label, target, names[target],
                     float(probabilities[i, target]),
-                    float(curve_auc(curves[0][k])) if curves else float("nan"),
-                    float(curve_auc(curves[1][k])) if curves else float("nan"),
-                    seconds, spec, *self.settings[spec],
+                    *(float(curve_auc(curves[c][k])) if c in curves else float("nan")
+                      for c in ("insertion", "deletion")), seconds,
+                    float((curves["road_lerf"][k] - curves["road_morf"][k]).mean())
+                    if "road_morf" in curves else float("nan"),
+                    float(mprt[k]) if mprt is not None else float("nan"),
+                    spec, *self.settings[spec],
                     labels=";".join(map(str, sorted(entry.labels))) if entry.labels else "",
                     attribution=shard, version=captum_idg.__version__)
-                self.writer.row(record, *(c[k] for c in curves) if curves else ())
+                self.writer.row(record, {name: c[k] for name, c in curves.items()})
                 maps[i][spec], rows[i][spec] = attributions[k], record
                 self.summary.rows += 1
             self.bar.update(len(todo))
@@ -302,12 +355,20 @@ class _Job:
                           probabilities[i], {**earlier, **rows[i]}, maps[i], explainers)
             if self.lines and rows[i]:
                 wrong = entry.labels is not None and int(predicted[i]) not in entry.labels
-                scores = " | ".join(f"{r.method} ins {r.insertion:.3f} del {r.deletion:.3f}"
-                                    for r in rows[i].values())
+                scores = " | ".join(f"{r.method} {_scores(r)}" for r in rows[i].values())
                 self.bar.write(f"{entry.name}: {names[int(predicted[i])]} "
                                f"({float(probabilities[i, predicted[i]]):.2f})"
                                f"{' [not among its known classes]' if wrong else ''} | "
                                f"{scores} | {resized}", file=sys.stdout)
+
+    def randomisation(self, method: _Method, x: Tensor, target: Tensor,
+                      attributions: Tensor) -> Optional[Tensor]:
+        """The randomisation test per example (``mprt``), or None if not asked."""
+        if method.randomised is None:
+            return None
+        explain, module = method.randomised()
+        return randomisation_correlations(explain, module, x, target, self.mprt_stages,
+                                          original=attributions).mean(dim=1)
 
     def draw(self, model: ImageModel, image: str, resized: str, pixels: Tensor, x: Tensor,
              probabilities: Tensor, records: Dict[str, Record], maps: Dict[str, Tensor],
@@ -344,6 +405,13 @@ class _Job:
                       f"{model.name}: {image} ({resized})\ntop-3: {top3}", path, legend)
 
 
+def _scores(record: Record) -> str:
+    """The metrics of ``record`` that were scored, in a few characters each."""
+    return " ".join(f"{short} {value:.3f}" for short, value in (
+        ("ins", record.insertion), ("del", record.deletion), ("road", record.road),
+        ("mprt", record.mprt)) if value == value)
+
+
 def _resized(original: Tuple[int, int], size: int) -> str:
     """What :func:`~captum_idg.evaluation.images.prepare` did to an image, in words."""
     height, width = original
@@ -355,12 +423,13 @@ def _resized(original: Tuple[int, int], size: int) -> str:
 
 
 def _check_settings(rows: Sequence[Record], model: str,
-                    settings: Dict[str, Tuple[int, int, int]], out: Path) -> None:
+                    settings: Dict[str, Tuple[int, int, int, str]], out: Path) -> None:
     """Refuses to resume rows of ``model`` made with other settings."""
     for r in rows:
         if r.model == model and r.spec in settings and r.settings != settings[r.spec]:
             was, now = r.settings, settings[r.spec]
             raise ValueError(
                 f"{out} has rows of {r.spec} on {model} made with n_steps {was[0]}, "
-                f"{was[1]} pixels per step, {was[2]} px images; this run asks {now[0]}, "
-                f"{now[1]}, {now[2]}: use another --out, or the same settings to resume")
+                f"{was[1]} pixels per step, {was[2]} px images, metrics {was[3] or 'none'}; "
+                f"this run asks {now[0]}, {now[1]}, {now[2]}, {now[3] or 'none'}: use another "
+                "--out, or the same settings to resume")

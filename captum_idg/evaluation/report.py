@@ -227,9 +227,10 @@ def plot_curves(curves: Curves, model: str, path: Path,
                 methods: Optional[Sequence[str]] = None) -> None:
     """Mean insertion and deletion curves of each method of ``model``, side by side."""
     mine: Dict[str, List[Tuple[List[float], List[float]]]] = {}
-    for (m, _, method), pair in curves.items():
-        if m == model and (methods is None or method in methods):
-            mine.setdefault(method, []).append(pair)
+    for (m, _, method), named in curves.items():
+        if (m == model and (methods is None or method in methods)
+                and "insertion" in named and "deletion" in named):
+            mine.setdefault(method, []).append((named["insertion"], named["deletion"]))
     figure, axes = plt.subplots(1, 2, figsize=(11, 4.2))
     colours = plt.get_cmap("tab20").colors
     n_images = max((len(v) for v in mine.values()), default=0)

@@ -1,8 +1,8 @@
 """A run's rows on disk, written as they finish and merged from every rank.
 
 An output folder holds ``results.csv`` (one row per model, image and method,
-with the settings that produced it), ``curves.jsonl`` (their insertion and
-deletion curves) and ``skipped.csv`` (images not explained: misclassified or
+with the settings that produced it), ``curves.jsonl`` (their insertion,
+deletion and ROAD curves) and ``skipped.csv`` (images not explained: misclassified or
 unreadable). While a run goes, each rank appends to its own files under
 ``parts/``; :func:`merge_parts` folds them into the three files (rank 0, at
 the start and the end of a run), so a run killed at any point loses at most
@@ -20,14 +20,16 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 from torch import Tensor
 
 PARTS = "parts"
-Curves = Dict[Tuple[str, str, str], Tuple[List[float], List[float]]]
+CURVES = ("insertion", "deletion", "road_morf", "road_lerf")
+Curves = Dict[Tuple[str, str, str], Dict[str, List[float]]]
 
 
 @dataclass
 class Record:
     """One method on one image of one model, and what produced it. ``method`` is
     the label shown in tables, ``spec`` the registry spec; ``n_steps`` 0 for a
-    method without steps; ``insertion`` / ``deletion`` NaN when not scored;
+    method without steps; a metric (``insertion``, ``deletion``, ``road``,
+    ``mprt``) NaN when not scored, ``metrics`` the ones asked for;
     ``attribution`` the shard holding the map (empty when not kept)."""
 
     model: str
@@ -39,10 +41,13 @@ class Record:
     insertion: float
     deletion: float
     seconds: float
+    road: float = math.nan
+    mprt: float = math.nan
     spec: str = ""
     n_steps: int = 0
     pixels_per_step: int = 0
     size: int = 0
+    metrics: str = ""
     labels: str = ""
     attribution: str = ""
     version: str = ""
@@ -52,9 +57,10 @@ class Record:
         return self.model, self.image, self.spec or self.method
 
     @property
-    def settings(self) -> Tuple[int, int, int]:
-        """What must agree for a row to be reused: steps, pixels per step, image size."""
-        return self.n_steps, self.pixels_per_step, self.size
+    def settings(self) -> Tuple[int, int, int, str]:
+        """What must agree for a row to be reused: steps, pixels per step, image
+        size, metrics."""
+        return self.n_steps, self.pixels_per_step, self.size, self.metrics
 
     @property
     def scored(self) -> bool:
@@ -94,7 +100,7 @@ def read_csv(paths: Iterable[Path]) -> List[Record]:
 
 
 def read_curves(paths: Iterable[Path]) -> Curves:
-    """``(model, image, method label) -> (insertion curve, deletion curve)``."""
+    """``(model, image, method label) -> {curve name: scores}`` (see ``CURVES``)."""
     curves: Curves = {}
     for path in paths:
         if not path.exists():
@@ -102,8 +108,8 @@ def read_curves(paths: Iterable[Path]) -> Curves:
         for line in path.read_text().splitlines():
             try:
                 row = json.loads(line)
-                curves[row["model"], row["image"], row["method"]] = (row["insertion"],
-                                                                     row["deletion"])
+                curves[row["model"], row["image"], row["method"]] = {
+                    name: row[name] for name in CURVES if name in row}
             except (json.JSONDecodeError, KeyError):
                 continue
     return curves
@@ -141,15 +147,15 @@ class PartWriter:
         self.base = out / PARTS / f"rank-{rank}"
         self.base.parent.mkdir(parents=True, exist_ok=True)
 
-    def row(self, record: Record, insertion_curve: Optional[Tensor] = None,
-            deletion_curve: Optional[Tensor] = None) -> None:
+    def row(self, record: Record, curves: Optional[Dict[str, Tensor]] = None) -> None:
+        """Appends ``record``, and its ``curves`` (names of ``CURVES``) if any."""
         _append_csv(self.base.with_suffix(".csv"), COLUMNS, asdict(record))
-        if insertion_curve is not None and deletion_curve is not None:
+        if curves:
             with open(self.base.with_suffix(".jsonl"), "a") as f:
                 f.write(json.dumps(dict(
                     model=record.model, image=record.image, method=record.method,
-                    insertion=[round(v, 6) for v in insertion_curve.tolist()],
-                    deletion=[round(v, 6) for v in deletion_curve.tolist()])) + "\n")
+                    **{name: [round(v, 6) for v in curve.tolist()]
+                       for name, curve in curves.items()})) + "\n")
 
     def skipped(self, model: str, image: str, reason: str) -> None:
         _append_csv(self.base.with_suffix(".skipped.csv"), ["model", "image", "reason"],
@@ -169,10 +175,10 @@ def merge_parts(out: Path) -> int:
     keys = {(r.model, r.image, r.method) for r in rows}
     partial = out / "curves.jsonl.partial"
     with open(partial, "w") as f:
-        for (model, image, method), (ins, dele) in curves.items():
+        for (model, image, method), named in curves.items():
             if (model, image, method) in keys:
                 f.write(json.dumps(dict(model=model, image=image, method=method,
-                                        insertion=ins, deletion=dele)) + "\n")
+                                        **named)) + "\n")
     os.replace(partial, out / "curves.jsonl")
     skipped = read_skipped(out)
     partial = out / "skipped.csv.partial"

@@ -97,7 +97,7 @@ def insertion_curve(
             math.isfinite(blur_sigma) and blur_sigma > 0):
         raise ValueError(f"blur_sigma must be a finite number > 0, got {blur_sigma!r}")
     check_choice("blur_padding", blur_padding, BLUR_PADDINGS)
-    _check_images(inputs, attributions)
+    check_images(inputs, attributions)
     if blur_kernel_size // 2 >= min(inputs.shape[-2:]):
         raise ValueError(
             f"blur_kernel_size {blur_kernel_size} is too large for images of size "
@@ -169,7 +169,7 @@ def deletion_curve(
         *Tensor* ``(batch, n_steps + 1)``: the score of the intact image, then
         after each step.
     """
-    _check_images(inputs, attributions)
+    check_images(inputs, attributions)
     if isinstance(baseline, bool) or not isinstance(baseline, (int, float, Tensor)):
         raise ValueError(
             f"baseline must be a number or a Tensor, got {type(baseline).__name__} {baseline!r}")
@@ -188,21 +188,22 @@ def curve_auc(curve: Tensor) -> Tensor:
     return (curve.sum(dim=-1) - (curve[..., 0] + curve[..., -1]) / 2) / (curve.shape[-1] - 1)
 
 
-def _auc_of(curve: Callable[..., Tensor], name: str, doc: str) -> Callable[..., Tensor]:
-    """The AUC of ``curve``'s result, with ``curve``'s signature (for ``help``)."""
+def summary_of(curves: Callable[..., Any], summarise: Callable[[Any], Tensor], name: str,
+               doc: str) -> Callable[..., Tensor]:
+    """``summarise`` of ``curves``' result, with ``curves``' signature (for ``help``)."""
 
-    @functools.wraps(curve)
-    def auc(*args: Any, **kwargs: Any) -> Tensor:
-        return curve_auc(curve(*args, **kwargs))
+    @functools.wraps(curves)
+    def summary(*args: Any, **kwargs: Any) -> Tensor:
+        return summarise(curves(*args, **kwargs))
 
-    auc.__name__ = auc.__qualname__ = name
-    auc.__doc__ = doc
-    return auc
+    summary.__name__ = summary.__qualname__ = name
+    summary.__doc__ = doc
+    return summary
 
 
-insertion = _auc_of(insertion_curve, "insertion", r"""Insertion AUC per example:
+insertion = summary_of(insertion_curve, curve_auc, "insertion", r"""Insertion AUC per example:
     :func:`curve_auc` of :func:`insertion_curve` (same arguments). Higher is better.""")
-deletion = _auc_of(deletion_curve, "deletion", r"""Deletion AUC per example:
+deletion = summary_of(deletion_curve, curve_auc, "deletion", r"""Deletion AUC per example:
     :func:`curve_auc` of :func:`deletion_curve` (same arguments). Lower is better.""")
 
 
@@ -213,7 +214,7 @@ def pixel_order(attributions: Tensor) -> Tensor:
     return saliency.abs().flatten(1).argsort(dim=1, descending=True, stable=True)
 
 
-def _check_images(inputs: Tensor, attributions: Tensor) -> None:
+def check_images(inputs: Tensor, attributions: Tensor) -> None:
     if not isinstance(inputs, Tensor) or inputs.dim() != 4:
         raise ValueError("inputs must be a Tensor of images (batch, channels, height, width)")
     if inputs.shape[0] == 0:
@@ -250,15 +251,46 @@ def _curve(
     step = width if pixels_per_step is None else pixels_per_step
     if isinstance(step, bool) or not isinstance(step, int) or step < 1:
         raise ValueError(f"pixels_per_step must be a positive integer, got {pixels_per_step!r}")
+    n_points = -(-height * width // step) + 1
+    rank = torch.empty(batch, height * width, dtype=torch.long, device=inputs.device)
+    order = pixel_order(attributions.to(inputs.device))
+    rank.scatter_(1, order, torch.arange(height * width, device=inputs.device).expand(batch, -1))
+
+    def images(example: Tensor, k: Tensor) -> Tensor:
+        shown = (rank[example] < (k * step)[:, None]).view(-1, 1, height, width)
+        return torch.where(shown, finish[example], start[example])
+
+    curve = score_points(forward_func, inputs, images, n_points, target,
+                         additional_forward_args, score, max_examples_per_batch)
+    fraction = torch.arange(n_points, dtype=torch.float64) / (n_points - 1)
+    check_finite("forward_func's scores", curve.T, fraction[:, None].expand(-1, batch),
+                 "along the curve", "fraction of pixels")
+    return curve
+
+
+def score_points(
+    forward_func: Callable[..., Tensor],
+    inputs: Tensor,
+    images: Callable[[Tensor, Tensor], Tensor],
+    n_points: int,
+    target: TargetType,
+    additional_forward_args: Optional[object],
+    score: Score,
+    max_examples_per_batch: Optional[int],
+) -> Tensor:
+    r"""
+    The model's score for the target of every example of ``inputs`` on
+    ``images(example, k)`` (the perturbed images of those examples at points
+    ``k``), for ``k`` in ``range(n_points)``: ``(batch, n_points)``. ``target``
+    None scores the class predicted on ``inputs``; at most
+    ``max_examples_per_batch`` images go through the model at once.
+    """
+    batch = len(inputs)
     if max_examples_per_batch is not None and max_examples_per_batch < 1:
         raise ValueError(f"max_examples_per_batch must be >= 1, got {max_examples_per_batch}")
     scorer = _scorer(score)
     warn_if_training(forward_func)
     args = _format_additional_forward_args(additional_forward_args)
-    n_points = -(-height * width // step) + 1
-    rank = torch.empty(batch, height * width, dtype=torch.long, device=inputs.device)
-    order = pixel_order(attributions.to(inputs.device))
-    rank.scatter_(1, order, torch.arange(height * width, device=inputs.device).expand(batch, -1))
     with torch.no_grad():
         if target is None:
             predicted = forward_func(inputs, *(args or ()))
@@ -274,22 +306,17 @@ def _curve(
         for rows in row_slices(batch * n_points, max_examples_per_batch):
             index = torch.arange(rows.start, rows.stop, device=inputs.device)
             example, k = index // n_points, index % n_points
-            shown = (rank[example] < (k * step)[:, None]).view(-1, 1, height, width)
-            images = torch.where(shown, finish[example], start[example])
-            outputs = forward_func(images, *(take_forward_args(args, example, batch) or ()))
+            outputs = forward_func(images(example, k),
+                                   *(take_forward_args(args, example, batch) or ()))
             if rows.start == 0:
-                check_output(outputs, target, len(images))
+                check_output(outputs, target, len(index))
             scored = scorer(outputs)
             if not isinstance(scored, Tensor) or scored.shape != outputs.shape:
                 raise ValueError(
                     "score must map the (N, classes) outputs to scores of the same shape, got "
                     f"{tuple(getattr(scored, 'shape', ()))} for {tuple(outputs.shape)}")
             scores.append(scored.gather(1, target[example][:, None])[:, 0])
-    curve = torch.cat(scores).view(batch, n_points)
-    fraction = torch.arange(n_points, dtype=torch.float64) / (n_points - 1)
-    check_finite("forward_func's scores", curve.T, fraction[:, None].expand(-1, batch),
-                 "along the curve", "fraction of pixels")
-    return curve
+    return torch.cat(scores).view(batch, n_points)
 
 
 def _scorer(score: Score) -> Callable[[Tensor], Tensor]:
