@@ -37,8 +37,8 @@ module = torch.nn.Sequential(torch.nn.Conv2d(3, 8, 5, stride=2), torch.nn.Softpl
     torch.nn.AdaptiveAvgPool2d(2), torch.nn.Flatten(), torch.nn.Linear(32, 1000)).eval()
 model = ImageModel("tiny", module, (0.5,) * 3, (0.5,) * 3, 64)
 run(find_images([sys.argv[1]]), [model], ["idg"], Path(sys.argv[2]), n_steps=8, batch_size=8,
-    pixels_per_step=1024, keep_attributions=True, correct_only=False, heatmaps=False,
-    progress=False, workers=1)
+    metrics=("insertion", "deletion"), pixels_per_step=1024, keep_attributions=True,
+    correct_only=False, heatmaps=False, progress=False, workers=1)
 """
 
 

@@ -9,7 +9,7 @@ from PIL import Image
 
 from captum_idg.evaluation.datasets import Entry, find_images
 from captum_idg.evaluation.images import demo_images, load_image, views
-from captum_idg.evaluation.methods import DEFAULT_METHODS, make_method
+from captum_idg.evaluation.methods import METHODS, make_method
 from captum_idg.evaluation.models import LITE_MEAN, LITE_STD, ImageModel, load_model
 from captum_idg.evaluation.pipeline import run
 from captum_idg.evaluation.report import (
@@ -34,7 +34,7 @@ def tiny_model() -> ImageModel:
     return ImageModel("tiny", module, LITE_MEAN, LITE_STD, 32)
 
 
-@pytest.mark.parametrize("method", DEFAULT_METHODS)
+@pytest.mark.parametrize("method", list(METHODS))
 def test_every_method_explains_a_batch_with_finite_maps(method):
     model = tiny_model()
     x = model.normalise(torch.rand(2, 3, 32, 32, generator=torch.Generator().manual_seed(1)))
@@ -61,7 +61,7 @@ def test_normalised_images_go_through_captum_metrics_with_a_channels_last_model(
 
 def test_unknown_method_and_model():
     with pytest.raises(ValueError, match="method"):
-        make_method("lime", tiny_model())
+        make_method("shap_magic", tiny_model())
     with pytest.raises(ValueError, match="model"):
         load_model("alexnet")
 

@@ -1,5 +1,6 @@
-"""The scripts under examples/ run as written."""
+"""The scripts under examples/ and the README's code blocks run as written."""
 
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -22,3 +23,21 @@ def test_the_readme_pipeline_runs_as_written(tmp_path):
         assert "finite=True" in line, line
     with Image.open(tmp_path / "heatmap.png") as picture:
         assert picture.size[0] > 300
+
+
+@pytest.mark.slow
+def test_the_readme_code_blocks_run_as_they_stand(tmp_path):
+    """Every ```python block of README.md, in order, in one fresh process each; a
+    block whose first line is ``# after: COMMAND`` runs the command first."""
+    readme = (ROOT / "README.md").read_text()
+    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    assert len(blocks) >= 2
+    for block in blocks:
+        first = block.splitlines()[0]
+        if first.startswith("# after: captum-idg "):
+            command = first.removeprefix("# after: captum-idg ").split()
+            subprocess.run([sys.executable, "-m", "captum_idg.cli", *command], cwd=tmp_path,
+                           check=True, capture_output=True, timeout=600)
+        done = subprocess.run([sys.executable, "-c", block], cwd=tmp_path, capture_output=True,
+                              text=True, timeout=600)
+        assert done.returncode == 0, f"{block}\n{done.stderr}"

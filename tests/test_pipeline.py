@@ -13,10 +13,10 @@ import pytest
 import torch
 from PIL import Image
 
-from captum_idg.evaluation.datasets import find_images, imagenet_synsets, select
+from captum_idg.evaluation.datasets import Entry, find_images, imagenet_synsets, select
 from captum_idg.evaluation.methods import make_method
 from captum_idg.evaluation.pipeline import attribute_in_halves, run
-from captum_idg.evaluation.results import read_rows, read_skipped
+from captum_idg.evaluation.results import read_rows, read_run_curves, read_skipped
 from captum_idg.evaluation.store import read_attribution
 from captum_idg.metrics import curve_auc, deletion_curve, insertion_curve
 
@@ -106,7 +106,7 @@ def test_batches_equal_single_images_and_the_store_reads_back(tmp_path):
 def test_float16_store_and_correct_only(tmp_path):
     root = image_folder(tmp_path / "images", bad=False)
     model = tiny_model()
-    run(find_images([root]), [model], ["saliency"], tmp_path / "out", score=False,
+    run(find_images([root]), [model], ["saliency"], tmp_path / "out", metrics=(),
         keep_attributions=True, float16=True, heatmaps=False, progress=False)
     rows = read_rows(tmp_path / "out")
     # the random model predicts neither tench nor goldfish: only "holiday" is explained
@@ -232,3 +232,37 @@ def test_resizing_is_said_in_words():
                                            "centre 224x224 crop")
     assert _resized((16, 16), 224).startswith("16x16 enlarged")
     assert _resized((224, 224), 224) == "224x224, as it is"
+
+
+def test_road_and_randomisation_columns_equal_the_metrics_called_directly(tmp_path):
+    from captum.attr import Saliency
+
+    from captum_idg.evaluation.images import prepare
+    from captum_idg.metrics import model_randomisation, road
+
+    pixels = torch.rand(3, 3, 40, 40, generator=torch.Generator().manual_seed(5))
+    entries = [Entry(f"im{i}", pixels[i]) for i in range(3)]
+    model = tiny_model()
+    metrics = ["road", "mprt"]
+    run(entries, [model], ["saliency"], tmp_path / "spec", metrics=metrics, mprt_stages=2,
+        heatmaps=False, progress=False)
+    run(entries, [model], {"mine": Saliency(model.module)}, tmp_path / "object",
+        metrics=metrics, mprt_stages=2, heatmaps=False, progress=False)
+    x = model.normalise(torch.stack([prepare(p, 32) for p in pixels]))
+    target = model.module(x).argmax(1)
+    attributions = Saliency(model.module).attribute(x, target=target)
+    expected_road = road(model.module, x, attributions, target, max_examples_per_batch=64)
+    expected_mprt = model_randomisation(Saliency(model.module), x, target, stages=2)
+    for folder in ("spec", "object"):
+        rows = sorted(read_rows(tmp_path / folder), key=lambda r: r.image)
+        assert [r.metrics for r in rows] == ["road,mprt:2"] * 3
+        assert all(np.isnan(r.insertion) and r.pixels_per_step == 0 for r in rows)
+        np.testing.assert_allclose([r.road for r in rows], expected_road, atol=1e-6)
+        np.testing.assert_allclose([r.mprt for r in rows], expected_mprt, atol=1e-6)
+    curves = read_run_curves(tmp_path / "spec")
+    assert set(curves["tiny", "im0", "Saliency"]) == {"road_morf", "road_lerf"}
+    with pytest.raises(ValueError, match="metrics road,mprt:2"):
+        run(entries, [model], ["saliency"], tmp_path / "spec", metrics=["road"],
+            heatmaps=False, progress=False)
+    with pytest.raises(ValueError, match="unknown metric 'pic'"):
+        run(entries, [model], ["saliency"], tmp_path / "x", metrics=["pic"], progress=False)

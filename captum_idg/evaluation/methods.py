@@ -175,7 +175,11 @@ def superpixels(pixels: Tensor) -> Tensor:
     """SLIC superpixels of ``[0, 1]`` images ``(1, 3, H, W)`` as a Captum
     feature mask ``(1, 1, H, W)``; a grid of about as many squares where SLIC
     finds a single segment (noise or flat images)."""
-    from skimage.segmentation import slic
+    try:
+        from skimage.segmentation import slic
+    except ImportError:
+        raise ValueError('superpixels need scikit-image: pip install "captum-idg[bench]"'
+                         ) from None
 
     image = pixels[0].permute(1, 2, 0).clamp(0, 1).cpu().numpy()
     segments = torch.from_numpy(slic(image, n_segments=SUPERPIXELS, compactness=10,

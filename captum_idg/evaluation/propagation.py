@@ -85,8 +85,11 @@ def lrp_composite(module: nn.Module) -> Any:
     """zennit's ``EpsilonPlusFlat`` (flat rule on the first layer, z+ on the other
     convolutions, epsilon on dense layers, activations passed) with every
     BatchNorm merged into its convolution, exactly."""
-    from zennit.canonizers import NamedMergeBatchNorm
-    from zennit.composites import EpsilonPlusFlat
+    try:
+        from zennit.canonizers import NamedMergeBatchNorm
+        from zennit.composites import EpsilonPlusFlat
+    except ImportError:
+        raise ValueError('LRP needs zennit: pip install "captum-idg[bench]"') from None
 
     class ExactMergeBatchNorm(NamedMergeBatchNorm):
         """zennit 0.5's merge leaves BatchNorm's eps, so each merged layer's

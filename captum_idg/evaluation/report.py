@@ -66,7 +66,7 @@ def sign_test(wins: int, losses: int) -> float:
     return min(1.0, 2 * tail)
 
 
-def _groups(records: Sequence[Record]) -> Dict[str, Dict[str, Dict[str, Record]]]:
+def group_records(records: Sequence[Record]) -> Dict[str, Dict[str, Dict[str, Record]]]:
     """``model -> method -> image -> record``."""
     groups: Dict[str, Dict[str, Dict[str, Record]]] = {}
     for r in records:
@@ -79,7 +79,7 @@ def summary_table(records: Sequence[Record]) -> str:
     best first by insertion - deletion; the best of each column is starred."""
     lines = [f"{'model':20} {'method':22} {'n':>4} {'insertion (95% CI)':>24} "
              f"{'deletion (95% CI)':>24} {'ins-del':>7} {'s/image':>8}"]
-    for model, methods in _groups(records).items():
+    for model, methods in group_records(records).items():
         rows = []
         for method, by_image in methods.items():
             group = list(by_image.values())
@@ -124,7 +124,7 @@ def paired(records: Sequence[Record], baseline: str = BASELINE_METHOD) -> List[P
     """Every method against ``baseline`` on the images both have, per model,
     best mean paired difference first."""
     result = []
-    for model, methods in _groups(records).items():
+    for model, methods in group_records(records).items():
         reference = methods.get(baseline, {})
         rows = []
         for method, by_image in methods.items():
@@ -291,8 +291,9 @@ def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[
 
 def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     """Tables and plots of ``out`` from its ``results.csv`` and ``curves.jsonl``:
-    writes ``table.txt``, ``paired.txt``, ``photos.txt``, ``paired.png`` and
-    ``curves_MODEL.png``; returns the text. Against another ``baseline`` than IG
+    writes ``table.txt``, ``paired.txt``, ``photos.txt``, ``paired.png``,
+    ``curves_MODEL.png``, and the league table of every metric against IDG
+    (``league.txt``, ``league_MODEL.png``); returns the text. Against another ``baseline`` than IG
     (a method label), the paired files are ``paired_vs_LABEL.txt`` and so on."""
     records = [r for r in read_rows(out) if r.scored]
     if not records:
@@ -312,5 +313,11 @@ def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     curves = read_run_curves(out)
     for model in dict.fromkeys(model for model, _, _ in curves):
         plot_curves(curves, model, out / f"curves_{model}.png")
+    from captum_idg.evaluation.league import league_table, plot_league
+
+    everything = read_rows(out)
+    (out / "league.txt").write_text(league_table(everything) + "\n")
+    for model in dict.fromkeys(r.model for r in everything):
+        plot_league(everything, model, out / f"league_{model}.png")
     return (f"{text}\n\nPaired against {baseline}, per image:\n{pairs}\n\n"
-            f"Per photo (views in brackets):\n{by_photo}")
+            f"Per photo (views in brackets):\n{by_photo}\n\n{league_table(everything)}")
