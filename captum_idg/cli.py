@@ -13,7 +13,7 @@ DESCRIPTION = """Explain images with Integrated Decision Gradients and its compa
 benchmark the methods by insertion and deletion on real ImageNet models
 (EfficientNet-Lite0/1, installed from PyPI, no download at run time)."""
 METHODS_HELP = """methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi,
-  adaptive_ig, idgi, saliency, input_x_gradient, guided_backprop, occlusion,
+  adaptive_ig, idgi, blur_ig, blur_idg, saliency, input_x_gradient, guided_backprop, occlusion,
   gradient_shap, kernel_shap, lime, lrp, deeplift, smoothgrad, idg_smoothgrad;
   NAME:STEPS sets a method's own steps (idg_uniform:256)
 metrics: insertion, deletion (RISE), road (ROAD, higher is better), mprt (cascading

@@ -3,6 +3,10 @@
 from captum_idg.attr._path_attribution import RefinementReport
 from captum_idg.attr.adaptive_integrated_gradients import AdaptiveIntegratedGradients
 from captum_idg.attr.adversarial_gradient_integration import AdversarialGradientIntegration
+from captum_idg.attr.blur_integrated_gradients import (
+    BlurIntegratedDecisionGradients,
+    BlurIntegratedGradients,
+)
 from captum_idg.attr.guided_integrated_gradients import GuidedIntegratedGradients
 from captum_idg.attr.important_direction_gradient_integration import (
     ImportantDirectionGradientIntegration,
@@ -23,6 +27,8 @@ from captum_idg.attr.schedules import (
 __all__ = [
     "AdaptiveIntegratedGradients",
     "AdversarialGradientIntegration",
+    "BlurIntegratedDecisionGradients",
+    "BlurIntegratedGradients",
     "GuidedIntegratedGradients",
     "ImportantDirectionGradientIntegration",
     "IntegratedDecisionGradients",

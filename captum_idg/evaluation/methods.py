@@ -12,7 +12,7 @@ softmax outputs.
 
 import warnings
 from dataclasses import dataclass
-from typing import Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
 
 import torch
 from captum.attr import (
@@ -32,6 +32,8 @@ from torch import Tensor
 from captum_idg import (
     AdaptiveIntegratedGradients,
     AdversarialGradientIntegration,
+    BlurIntegratedDecisionGradients,
+    BlurIntegratedGradients,
     GuidedIntegratedGradients,
     ImportantDirectionGradientIntegration,
     IntegratedDecisionGradients,
@@ -55,8 +57,8 @@ class Method:
     uses_steps: bool = True
 
 
-def _straight_path(cls: Callable, **settings: object) -> Builder:
-    """IG or one of its straight-line variants, with fixed ``settings``."""
+def _path_method(cls: Callable, **settings: object) -> Builder:
+    """IG, one of its straight-line variants or Blur IG, with fixed ``settings``."""
 
     def build(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
         explainer = cls(model.module)
@@ -147,12 +149,15 @@ def _gradient_shap(model: ImageModel, n_steps: int, internal_batch_size: Optiona
     return explain
 
 
-def _superpixel_method(cls: Callable) -> Builder:
-    """KernelSHAP or LIME on ``SUPERPIXELS`` SLIC superpixels of each image
-    (scikit-image), ``PERTURBATIONS`` samples, removed superpixels set to 0."""
+def _superpixel_method(cls: Callable, surrogate: Optional[Callable[[], Any]] = None
+                       ) -> Builder:
+    """KernelSHAP or LIME (with the ``surrogate()`` model) on ``SUPERPIXELS``
+    SLIC superpixels of each image (scikit-image), ``PERTURBATIONS`` samples,
+    removed superpixels set to 0."""
 
     def build(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
-        explainer = cls(model.module)
+        explainer = cls(model.module, **(dict(interpretable_model=surrogate()) if surrogate
+                                         else {}))
 
         def explain(x: Tensor, t: Tensor) -> Tensor:
             maps = []
@@ -169,6 +174,14 @@ def _superpixel_method(cls: Callable) -> Builder:
         return explain
 
     return build
+
+
+def _ridge() -> Any:
+    """The LIME package's surrogate, ridge regression (alpha 1): Captum's default
+    lasso shrinks every superpixel to 0 where the model's score moves little."""
+    from captum._utils.models.linear_model import SkLearnRidge
+
+    return SkLearnRidge(alpha=1.0)
 
 
 def superpixels(pixels: Tensor) -> Tensor:
@@ -215,22 +228,26 @@ PERTURBATIONS = 200
 
 METHODS: Dict[str, Method] = {
     "idg": Method("IDG", "IG with each gradient weighted by dF/da, adaptive samples",
-                  _straight_path(IntegratedDecisionGradients)),
+                  _path_method(IntegratedDecisionGradients)),
     "idg_uniform": Method("IDG uniform", "IDG on evenly spaced samples",
-                          _straight_path(IntegratedDecisionGradients, method="riemann_middle")),
+                          _path_method(IntegratedDecisionGradients, method="riemann_middle")),
     "idg_reference": Method("IDG reference", "IDG as the authors' code samples it",
-                            _straight_path(IntegratedDecisionGradients, method="reference")),
+                            _path_method(IntegratedDecisionGradients, method="reference")),
     "ig": Method("IG", "Integrated Gradients: gradients averaged from a black image",
-                 _straight_path(IntegratedGradients)),
+                 _path_method(IntegratedGradients)),
     "left_ig": Method("Left-IG", "IG up to where the logit saturates",
-                      _straight_path(LeftIntegratedGradients)),
+                      _path_method(LeftIntegratedGradients)),
     "guided_ig": Method("Guided IG", "IG on a path that moves low-gradient pixels first",
                         _guided_ig),
     "agi": Method("AGI", "gradients along adversarial steps", _agi, uses_steps=False),
     "adaptive_ig": Method("Adaptive IG", "IG on IDG's adaptive samples",
-                          _straight_path(AdaptiveIntegratedGradients)),
+                          _path_method(AdaptiveIntegratedGradients)),
     "idgi": Method("IDGI", "IG's logit change given to the gradient direction only",
-                   _straight_path(ImportantDirectionGradientIntegration)),
+                   _path_method(ImportantDirectionGradientIntegration)),
+    "blur_ig": Method("Blur IG", "IG along a path that blurs the image (sigma up to 50 px)",
+                      _path_method(BlurIntegratedGradients)),
+    "blur_idg": Method("Blur IDG", "Blur IG with IDG's dF/da weights",
+                       _path_method(BlurIntegratedDecisionGradients)),
     "saliency": Method("Saliency", "the gradient at the image", _gradient(Saliency),
                        uses_steps=False),
     "input_x_gradient": Method("Input x Gradient", "pixel times its gradient",
@@ -244,8 +261,9 @@ METHODS: Dict[str, Method] = {
     "kernel_shap": Method("KernelSHAP", f"Shapley values of {SUPERPIXELS} superpixels, "
                           f"{PERTURBATIONS} samples", _superpixel_method(KernelShap),
                           uses_steps=False),
-    "lime": Method("LIME", f"linear surrogate on {SUPERPIXELS} superpixels, {PERTURBATIONS} "
-                   "samples", _superpixel_method(Lime), uses_steps=False),
+    "lime": Method("LIME", f"ridge surrogate on {SUPERPIXELS} superpixels, {PERTURBATIONS} "
+                   "samples", _superpixel_method(Lime, _ridge),
+                   uses_steps=False),
     "lrp": Method("LRP", "relevance propagation, zennit EpsilonPlusFlat, BatchNorm merged",
                   _lrp, uses_steps=False),
     "deeplift": Method("DeepLIFT", "rescale rule from a black image", _deeplift,
