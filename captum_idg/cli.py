@@ -12,9 +12,11 @@ from typing import Any, List, Optional, Sequence
 DESCRIPTION = """Explain images with Integrated Decision Gradients and its companions, and
 benchmark the methods by insertion and deletion on real ImageNet models
 (EfficientNet-Lite0/1, installed from PyPI, no download at run time)."""
-METHODS_HELP = """methods: idg, idg_uniform, idg_reference, ig, left_ig, guided_ig, agi,
-  adaptive_ig, idgi, blur_ig, blur_idg, saliency, input_x_gradient, guided_backprop, occlusion,
-  gradient_shap, kernel_shap, lime, lrp, deeplift, smoothgrad, idg_smoothgrad;
+METHOD_NAMES = ("idg", "idg_uniform", "idg_reference", "ig", "left_ig", "guided_ig", "agi",
+                "adaptive_ig", "idgi", "blur_ig", "blur_idg", "saliency", "input_x_gradient",
+                "guided_backprop", "occlusion", "gradient_shap", "kernel_shap", "lime", "lrp",
+                "deeplift", "smoothgrad", "idg_smoothgrad")  # the registry's, checked by a test
+METHODS_HELP = f"""methods: {", ".join(METHOD_NAMES)};
   NAME:STEPS sets a method's own steps (idg_uniform:256)
 metrics: insertion, deletion (RISE), road (ROAD, higher is better), mprt (cascading
   model-parameter randomisation: rank correlation with the original map, lower is
@@ -59,6 +61,15 @@ def _positive(minimum: int) -> Any:
         return value
 
     return parse
+
+
+def _method_names(text: str) -> str:
+    unknown = [m for m in text.split(",") if m.strip() and m.strip().partition(":")[0]
+               not in METHOD_NAMES]
+    if unknown:
+        raise argparse.ArgumentTypeError(f"unknown method {unknown[0].strip()!r}: choose from "
+                                         f"{', '.join(METHOD_NAMES)}")
+    return text
 
 
 def _metric_names(text: str) -> List[str]:
@@ -128,7 +139,8 @@ def _parser() -> argparse.ArgumentParser:
                     "colour bar and insertion / deletion AUC) and one line per image on stdout.")
     _images_options(explain, "explain the photos bundled with scikit-image")
     explain.add_argument("--model", default="efficientnet_lite0", help=MODELS_HELP)
-    explain.add_argument("--methods", default="idg,ig", help="comma-separated method names")
+    explain.add_argument("--methods", type=_method_names, default="idg,ig",
+                         help="comma-separated method names")
     explain.add_argument("--pixels-per-step", type=_positive(1),
                          default=EXPLAIN_PIXELS_PER_STEP,
                          help="pixels revealed or removed per step of the curves (the "
@@ -154,7 +166,7 @@ def _parser() -> argparse.ArgumentParser:
                        help="use 22 crops and mirrors of each bundled photo")
     bench.add_argument("--models", nargs="+", default=None,
                        help=f"{MODELS_HELP} (default: {' '.join(FULL_MODELS)})")
-    bench.add_argument("--methods", default=None,
+    bench.add_argument("--methods", type=_method_names, default=None,
                        help="comma-separated method names (default: the paper's five and "
                             "IDG's variants)")
     bench.add_argument("--ablation", action="store_true",
@@ -179,8 +191,8 @@ def _parser() -> argparse.ArgumentParser:
                     "back. Resumes like benchmark; runs under torchrun.")
     _images_options(attribute, "the photos bundled with scikit-image")
     attribute.add_argument("--model", default="efficientnet_lite0", help=MODELS_HELP)
-    attribute.add_argument("--method", default="idg", help="a method name (or several, "
-                           "comma-separated)")
+    attribute.add_argument("--method", type=_method_names, default="idg",
+                           help="a method name (or several, comma-separated)")
     attribute.add_argument("--pixels-per-step", type=_positive(1), default=None,
                            help="with --metrics insertion or deletion: pixels per step of the "
                                 "curves (default: the image width)")
@@ -196,7 +208,7 @@ def _parser() -> argparse.ArgumentParser:
                     "the tables.")
     report.add_argument("out", type=Path, nargs="?", default=Path("benchmark-out"),
                         help="a benchmark's output folder")
-    report.add_argument("--against", default="ig",
+    report.add_argument("--against", type=_method_names, default="ig",
                         help="the method every other is paired against; other than ig, the "
                              "paired files are named paired_vs_LABEL.txt, ...")
     return parser
