@@ -195,11 +195,12 @@ def test_left_ig_when_the_baseline_already_reaches_the_threshold():
     torch.testing.assert_close(attributions.sum(dim=1), torch.full((2,), -4 / 7))
 
 
-def test_rescale_that_sees_no_change_warns():
+@pytest.mark.parametrize("rescale", [True, False])
+def test_inputs_so_large_that_no_sample_sees_a_change_warn(rescale):
     model = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
     x = torch.full((2, 4), 1e30)  # the logit jumps within the first 1e-29 of the path
-    with pytest.warns(UserWarning, match=r"rescale: the samples of examples \[0, 1\] saw no"):
-        IntegratedDecisionGradients(model).attribute(x, target=1, n_steps=8, rescale=True)
+    with pytest.warns(UserWarning, match=r"the samples of examples \[0, 1\] saw no"):
+        IntegratedDecisionGradients(model).attribute(x, target=1, n_steps=8, rescale=rescale)
 
 
 SCORES = [(dict(score=lambda out: out.softmax(1)[:, 0]), "score"),
@@ -232,3 +233,23 @@ def test_many_steps_without_internal_batch_size_are_split_into_passes(method):
     small = method(model).attribute(torch.ones(2, 4), target=1, n_steps=64,
                                     method="gausslegendre")
     torch.testing.assert_close(attributions, small, rtol=1e-4, atol=1e-6)
+
+
+class _StepBetweenSamples(torch.nn.Module):
+    """A logit that jumps by 10 at alpha = 0.5 of the path from 0 to 1, between
+    the midpoint samples of 4 steps, flat everywhere else."""
+
+    def forward(self, x):
+        logit = 10 * torch.sigmoid(1e6 * (x.mean(dim=1) - 0.5))
+        return torch.stack([logit, -logit], dim=1)
+
+
+@pytest.mark.parametrize("cls", [IntegratedDecisionGradients, AdaptiveIntegratedGradients,
+                                 LeftIntegratedGradients])
+def test_samples_that_see_no_change_warn_and_say_why(cls):
+    x = torch.ones(2, 3, dtype=torch.float64)
+    x[1] = 0.2  # never crosses the step: F(x) = F(x'), no warning for it
+    with pytest.warns(UserWarning, match=r"examples \[0\] saw no change of the target output"):
+        attributions = cls(_StepBetweenSamples()).attribute(x, target=0, n_steps=4,
+                                                             method="riemann_middle")
+    assert torch.equal(attributions, torch.zeros_like(x))

@@ -162,8 +162,10 @@ class PathIntegralAttribution(Attribution):
             probe_logits, sums = self._refine(path, n_steps, n_probe_steps, tolerance)
             end_alpha = None
         attributions = sums.attributions
-        if rescale or return_convergence_delta:
+        unseen = sums.weighted_rate == 0
+        if rescale or return_convergence_delta or unseen.any():
             start, end = self._endpoint_logits(path, probe_logits, end_alpha)
+            _warn_unseen(unseen & (end != start), rescale)
         if rescale:
             attributions = self._rescaled(attributions, sums.weighted_rate, end - start)
         if self.multiplies_by_inputs:
@@ -322,20 +324,26 @@ class PathIntegralAttribution(Attribution):
         attributions: Tuple[Tensor, ...], weighted_rate: Tensor, change: Tensor
     ) -> Tuple[Tensor, ...]:
         r"""Scales each example so that its attributions, multiplied by
-        ``x - x'``, sum to ``change``; warns where the samples saw no change
-        of the logit although ``change`` is not 0 (those stay 0)."""
+        ``x - x'``, sum to ``change`` (0 where the samples saw no change)."""
         seen = weighted_rate != 0
-        missed = (~seen & (change != 0)).nonzero().flatten().tolist()
-        if missed:
-            warnings.warn(
-                f"rescale: the samples of examples {missed} saw no change of the logit "
-                "although F(x) - F(x') is not 0 (the change happens between samples); "
-                "their attributions are 0. Pass a larger n_steps.",
-                UserWarning,
-                stacklevel=4,
-            )
         scale = torch.where(seen, change / torch.where(seen, weighted_rate, 1.0), 0.0)
         return tuple(a * scale.view(-1, *[1] * (a.dim() - 1)) for a in attributions)
+
+
+def _warn_unseen(unseen: Tensor, rescale: bool) -> None:
+    r"""Warns about the examples ``unseen`` whose samples saw no change of the
+    logit although ``F(x) - F(x')`` is not 0."""
+    missed = unseen.nonzero().flatten().tolist()
+    if missed:
+        warnings.warn(
+            f"the samples of examples {missed} saw no change of the target output although "
+            "F(x) - F(x') is not 0: it changes between samples (a step, or inputs and "
+            f"baselines so large that the model saturates); their attributions are 0"
+            f"{' after rescale' if rescale else ''}. Pass a larger n_steps, or check the "
+            "scale of inputs and baselines.",
+            UserWarning,
+            stacklevel=4,
+        )
 
 
 def _relative(difference: Tensor, scale: Tensor) -> Tensor:
