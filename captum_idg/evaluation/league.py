@@ -106,9 +106,9 @@ def league_table(records: Sequence[Record], reference: str = REFERENCE) -> str:
     """:func:`league` as text: a table of means with verdicts per model, then
     every paired difference with both intervals."""
     table, seconds = league(records, reference), seconds_per_image(records)
-    names = [m.name for m in METRICS]
     lines = [NOTE.format(ref=reference), ""]
     for model, methods in table.items():
+        names = [m.name for m in METRICS if any(m.name in c for c in methods.values())]
         header = f"{model:20} {'method':18} {'n':>4}" + "".join(f"{n:>12}" for n in names)
         lines += [header + f"{'s/image':>9}", "-" * (len(header) + 9)]
         for method, cells in methods.items():
