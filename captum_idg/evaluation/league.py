@@ -155,8 +155,8 @@ def plot_league(records: Sequence[Record], model: str, path: Path,
     scale = np.nanmax(np.abs(grid), axis=0, initial=0.0)
     shown = grid / np.where(scale > 0, scale, 1.0)
     figure, axis = plt.subplots(figsize=(2.0 + 1.25 * len(names), 1.4 + 0.42 * len(methods)))
-    colours = plt.get_cmap("RdYlGn").copy()
-    colours.set_bad("0.93")  # not paired: the reference itself, or not scored
+    # grey: not paired (the reference itself, or not scored)
+    colours = plt.get_cmap("RdYlGn").with_extremes(bad="0.93")
     image = axis.imshow(np.ma.masked_invalid(shown), cmap=colours, vmin=-1, vmax=1,
                         aspect="auto")
     for i, (method, cells) in enumerate(methods.items()):
