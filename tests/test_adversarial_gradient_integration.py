@@ -72,6 +72,23 @@ def test_per_example_false_classes_chunks_and_batch():
         torch.testing.assert_close(full[b : b + 1], single)
 
 
+def test_bounds_per_example_equal_each_example_run_with_its_own():
+    model = SaturatingNet(seed=5)
+    x = torch.randn(3, 6, dtype=torch.float64, generator=torch.Generator().manual_seed(5))
+    low = x - torch.tensor([0.01, 0.05, 0.2], dtype=torch.float64)[:, None]
+    high = x + 0.1
+    target = model(x).argmax(1)
+    agi = AGI(model)
+    together = agi.attribute(x, target=target, input_range=(low, high), max_iter=6,
+                             internal_batch_size=2)
+    for b in range(3):
+        alone = agi.attribute(x[b : b + 1], target=int(target[b]), max_iter=6,
+                              input_range=(low[b : b + 1], high[b : b + 1]))
+        torch.testing.assert_close(together[b : b + 1], alone)
+    with pytest.raises(ValueError, match="does not broadcast"):
+        agi.attribute(x, target=target, input_range=(low[:2], high[:2]))
+
+
 def test_tuple_inputs_tensor_bounds_and_noise_tunnel():
     model = TwoInputNet(seed=3)
     x1, x2 = torch.rand(2, 4, dtype=torch.float64), torch.rand(2, 2, 3, dtype=torch.float64)

@@ -109,8 +109,9 @@ class AdversarialGradientIntegration(Attribution):
                         equal the example's target. Default: 1
             input_range (tuple, optional): ``(low, high)`` bounds that every
                         path point is clamped to, finite numbers or tensors
-                        that broadcast to each input (e.g. per-channel bounds
-                        of a normalised image), ``low <= high``.
+                        that broadcast to each input: shared (e.g. per-channel
+                        bounds ``(1, C, 1, 1)`` of a normalised image) or per
+                        example (the input's shape); ``low <= high``.
                         Default: None (no clamping)
             internal_batch_size (int, optional): Most paths (examples x false
                         classes) per forward pass. Default: None
@@ -147,7 +148,9 @@ class AdversarialGradientIntegration(Attribution):
             sums = self._adversarial_path(
                 tuple(x[example[part]] for x in formatted_inputs), targets[example[part]],
                 false.flatten()[part], take_forward_args(args, example[part], batch_size),
-                epsilon, max_iter, bounds,
+                epsilon, max_iter,
+                None if bounds is None else tuple([b[example[part]] for b in side]
+                                                  for side in bounds),
             )
             for t, s in zip(total, sums):
                 t[part] = s
@@ -200,7 +203,8 @@ class AdversarialGradientIntegration(Attribution):
 def _bounds(
     input_range: Optional[Tuple[Bound, Bound]], inputs: Tuple[Tensor, ...]
 ) -> Optional[Tuple[List[Tensor], List[Tensor]]]:
-    r"""``input_range`` as ``(lows, highs)`` per input tensor, checked."""
+    r"""``input_range`` as ``(lows, highs)`` per input tensor, each of the
+    input's shape (a row per example), checked."""
     if input_range is None:
         return None
     if not isinstance(input_range, (tuple, list)) or len(input_range) != 2:
@@ -215,15 +219,15 @@ def _bounds(
             if not torch.isfinite(value).all():
                 raise ValueError(f"input_range must be finite, got {bound!r}")
             try:
-                fits = torch.broadcast_shapes(value.shape, (1, *x.shape[1:])) == (1, *x.shape[1:])
+                fits = torch.broadcast_shapes(value.shape, x.shape) == x.shape
             except RuntimeError:
                 fits = False
             if not fits:
                 raise ValueError(
                     f"input_range bound of shape {tuple(value.shape)} does not broadcast to "
-                    f"inputs of shape {tuple(x.shape[1:])} per example"
+                    f"inputs of shape {tuple(x.shape)}"
                 )
-            pair.append(value)
+            pair.append(value.expand(x.shape))  # a row per example, shared or its own
         if (pair[0] > pair[1]).any():
             raise ValueError("input_range must have low <= high")
         lows.append(pair[0])
