@@ -84,3 +84,20 @@ def test_stages_split_every_parameterised_layer_from_the_top_and_cascade_reprodu
             pass
     assert all(torch.equal(a, b) for a, b in zip(copies[0].parameters(), copies[1].parameters()))
     assert not torch.equal(copies[0][0].weight, net[0].weight)
+
+
+def test_equals_the_slow_obvious_loop_with_scipy():
+    import copy
+
+    net, x = _net(), _images()
+    layers = [m for m in net.modules() if isinstance(m, (nn.Conv2d, nn.Linear))][::-1]
+    original = Saliency(net).attribute(x, target=2).sum(1).abs().flatten(1)
+    randomised, per_stage = copy.deepcopy(net), []
+    for k, layer in enumerate(layers):  # one layer a stage, from the top, cumulatively
+        torch.manual_seed(9 + k)
+        dict(randomised.named_modules())[
+            next(n for n, m in net.named_modules() if m is layer)].reset_parameters()
+        maps = Saliency(randomised).attribute(x, target=2).sum(1).abs().flatten(1)
+        per_stage.append([scipy.stats.spearmanr(a, b)[0] for a, b in zip(original, maps)])
+    expected = torch.tensor(per_stage, dtype=torch.float64).mean(dim=0)
+    torch.testing.assert_close(model_randomisation(Saliency(net), x, target=2, seed=9), expected)
