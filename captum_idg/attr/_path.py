@@ -18,6 +18,7 @@ from captum._utils.common import (
     _format_additional_forward_args,
     _run_forward,
     _select_targets,
+    safe_div,
 )
 from captum._utils.typing import TargetType
 from torch import Tensor
@@ -236,6 +237,6 @@ class StepSums:
         if self.lengths is None:
             return tuple(self.totals)
         return tuple(
-            torch.where(n > 0, t / torch.where(n > 0, n, 1.0), 0.0)
+            torch.where(n > 0, safe_div(t, n), 0.0)
             for t, n in zip(self.totals, self.lengths)
         )

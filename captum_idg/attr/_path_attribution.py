@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from typing import Any, Callable, Optional, Tuple, Union
 
 import torch
-from captum._utils.common import _format_output, _is_tuple
+from captum._utils.common import _format_output, _is_tuple, safe_div
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from torch import Tensor
 
@@ -326,7 +326,7 @@ class PathIntegralAttribution(Attribution):
         r"""Scales each example so that its attributions, multiplied by
         ``x - x'``, sum to ``change`` (0 where the samples saw no change)."""
         seen = weighted_rate != 0
-        scale = torch.where(seen, change / torch.where(seen, weighted_rate, 1.0), 0.0)
+        scale = torch.where(seen, safe_div(change, weighted_rate), 0.0)
         return tuple(a * scale.view(-1, *[1] * (a.dim() - 1)) for a in attributions)
 
 
@@ -349,7 +349,7 @@ def _warn_unseen(unseen: Tensor, rescale: bool) -> None:
 def _relative(difference: Tensor, scale: Tensor) -> Tensor:
     r"""``|difference| / |scale|``: 0 where both are 0, inf where only ``scale`` is."""
     gap, scale = difference.abs(), scale.abs()
-    return torch.where(scale > 0, gap / torch.where(scale > 0, scale, 1.0),
+    return torch.where(scale > 0, safe_div(gap, scale),
                        torch.where(gap > 0, float("inf"), 0.0))
 
 
@@ -366,5 +366,5 @@ def _backward_slope(alphas: Tensor, logits: Tensor, steps: slice) -> Tensor:
     slope = torch.zeros_like(alphas[steps])
     rise = logits[start:steps.stop] - logits[start - 1:steps.stop - 1]
     run = alphas[start:steps.stop] - alphas[start - 1:steps.stop - 1]
-    slope[start - steps.start:] = torch.where(run != 0, rise / torch.where(run != 0, run, 1.0), 0.0)
+    slope[start - steps.start:] = torch.where(run != 0, safe_div(rise, run), 0.0)
     return slope

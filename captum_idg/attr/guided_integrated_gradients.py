@@ -8,6 +8,7 @@ from captum._utils.common import (
     _format_additional_forward_args,
     _format_output,
     _is_tuple,
+    safe_div,
 )
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
@@ -204,10 +205,7 @@ def guided_ig_path(
                 threshold = grad.abs().kthvalue(kth, dim=1, keepdim=True).values
                 selected = (grad.abs() <= threshold) & (grad != torch.inf) & moving[:, None]
                 l1_s = ((x - x_max).abs() * selected).sum(dim=1)
-                gamma = torch.where(
-                    l1_s > 0, (l1_current - l1_target) / torch.where(l1_s > 0, l1_s, 1.0),
-                    torch.inf,
-                )
+                gamma = torch.where(l1_s > 0, safe_div(l1_current - l1_target, l1_s), torch.inf)
                 partial = (gamma <= 1.0)[:, None]
                 moved = torch.where(partial, x + (x_max - x) * gamma[:, None], x_max)
                 x = torch.where(selected, moved, x)

@@ -3,7 +3,7 @@
 from typing import Callable, Optional, Tuple, Union
 
 import torch
-from captum._utils.common import _format_output, _is_tuple
+from captum._utils.common import _format_output, _is_tuple, safe_div
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
@@ -126,5 +126,5 @@ class ImportantDirectionGradientIntegration(Attribution):
         gradients ``grads`` are ``(k, batch, ...)`` and logit changes ``change``
         ``(k, batch)`` (no step where ``g = 0``)."""
         norm = sum(flat_features(g, 2).pow(2).sum(dim=2) for g in grads)
-        scale = torch.where(norm > 0, change / torch.where(norm > 0, norm, 1.0), 0.0)
+        scale = torch.where(norm > 0, safe_div(change, norm), 0.0)
         sums.add(grads, tuple(g * scale.view(*scale.shape, *[1] * (g.dim() - 2)) for g in grads))

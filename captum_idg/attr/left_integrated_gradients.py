@@ -4,6 +4,7 @@ import warnings
 from typing import Any, Optional, Tuple, Union
 
 import torch
+from captum._utils.common import safe_div
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
@@ -157,4 +158,4 @@ def _interpolated(grid: Tensor, logits: Tensor, at: Tensor) -> Tensor:
     low = high - 1
     g0, g1 = grid.gather(0, low)[0], grid.gather(0, high)[0]
     f0, f1 = logits.gather(0, low)[0], logits.gather(0, high)[0]
-    return f0 + (f1 - f0) * (at - g0) / torch.where(g1 > g0, g1 - g0, 1.0)
+    return f0 + (f1 - f0) * safe_div(at - g0, g1 - g0)

@@ -29,6 +29,7 @@ from typing import Optional, Tuple
 
 import numpy as np
 import torch
+from captum._utils.common import safe_div
 from captum.attr._utils.approximation_methods import approximation_parameters
 from torch import Tensor
 
@@ -156,7 +157,7 @@ def interval_mass(
         log_density = _graded(log_density, width > 0, float(np.log(grading)))
     density = log_density.exp()
     total = (density * width).sum(dim=0, keepdim=True)
-    share = torch.where(total > 0, density * width / torch.where(total > 0, total, 1.0), width)
+    share = torch.where(total > 0, safe_div(density * width, total), width)
     return (1.0 - uniform_mix) * share + uniform_mix * width
 
 
@@ -164,7 +165,7 @@ def _widths_and_slopes(grid: Tensor, logits: Tensor) -> Tuple[Tensor, Tensor]:
     r"""Width and ``|dF/da|`` of each probe interval, float64 (0 where empty)."""
     width = grid.detach().to(torch.float64).diff(dim=0)
     change = logits.detach().to(torch.float64).diff(dim=0).abs()
-    return width, torch.where(width > 0, change / torch.where(width > 0, width, 1.0), 0.0)
+    return width, torch.where(width > 0, safe_div(change, width), 0.0)
 
 
 def _graded(log_density: Tensor, nonempty: Tensor, log_ratio: float) -> Tensor:
@@ -254,7 +255,7 @@ def adaptive_schedule(
     alphas, weights = low + width * nodes[:, None], width * node_weights[:, None]
     if nodes_per_panel is None and n_steps <= MAX_SINGLE_PANEL:
         widths = grid.detach().to(torch.float64).diff(dim=0)
-        peak = torch.where(widths > 0, mass / torch.where(widths > 0, widths, 1.0), 0.0)
+        peak = torch.where(widths > 0, safe_div(mass, widths), 0.0)
         even = peak.amax(dim=0) <= EVEN_PEAK
         if even.any():
             gauss = riemann_schedule("gausslegendre", n_steps, len(even), device=mass.device)
@@ -273,7 +274,7 @@ def _equal_mass_edges(grid: Tensor, mass: Tensor, panels: int) -> Tensor:
     levels = levels.expand(cdf.shape[0], -1).contiguous()
     index = torch.searchsorted(cdf, levels, right=True).sub_(1).clamp_(0, len(mass) - 1)
     cell_mass = mass.T.gather(1, index)
-    offset = (levels - cdf.gather(1, index)) / torch.where(cell_mass > 0, cell_mass, 1.0)
+    offset = safe_div(levels - cdf.gather(1, index), cell_mass)
     low, high = grid.T.gather(1, index), grid.T.gather(1, index + 1)
     edges = low + offset.clamp(0.0, 1.0) * (high - low)
     edges[:, 0], edges[:, -1] = 0.0, 1.0
@@ -383,7 +384,7 @@ def saturation_point(
     elif rule == "relative":  # progress from F(x') (0) to F(x) (1); -1 if none
         change = probe[-1] - probe[0]
         moved = change != 0
-        probe = torch.where(moved, (probe - probe[0]) / torch.where(moved, change, 1.0), -1.0)
+        probe = torch.where(moved, safe_div(probe - probe[0], change), -1.0)
         level = torch.full_like(change, threshold)
     else:
         raise ValueError(f"rule must be one of {list(SATURATION_RULES)}, got {rule!r}")
@@ -391,6 +392,6 @@ def saturation_point(
     first = reached.to(torch.uint8).argmax(dim=0)
     before = (first - 1).clamp(min=0)
     low, high = probe.gather(0, before[None])[0], probe.gather(0, first[None])[0]
-    fraction = ((level - low) / torch.where(high > low, high - low, 1.0)).clamp(0, 1)
+    fraction = safe_div(level - low, high - low).clamp(0, 1)
     point = (before + torch.where(first > 0, fraction, 0.0)) / (probe.shape[0] - 1)
     return torch.where(reached.any(dim=0), point, 1.0)
