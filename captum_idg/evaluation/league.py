@@ -109,17 +109,19 @@ def league_table(records: Sequence[Record], reference: str = REFERENCE) -> str:
     lines = [NOTE.format(ref=reference), ""]
     for model, methods in table.items():
         names = [m.name for m in METRICS if any(m.name in c for c in methods.values())]
-        header = f"{model:20} {'method':18} {'n':>4}" + "".join(f"{n:>12}" for n in names)
+        width = max(18, *(len(m) for m in methods))
+        header = f"{model:20} {'method':{width}} {'n':>4}" + "".join(f"{n:>12}" for n in names)
         lines += [header + f"{'s/image':>9}", "-" * (len(header) + 9)]
         for method, cells in methods.items():
-            row = f"{'':20} {method:18} {max(c.count for c in cells.values()):>4}"
+            row = f"{'':20} {method:{width}} {max(c.count for c in cells.values()):>4}"
             for name in names:
                 cell = cells.get(name)
                 row += f"{cell.mean:>11.3f}{cell.verdict or ' '}" if cell else f"{'-':>12}"
             lines.append(row + f"{seconds[model, method]:9.2f}")
         lines.append("")
     lines.append(f"Paired against {reference}, above 0 better than {reference}:")
-    lines.append(f"{'model':20} {'method':18} {'metric':10} {'pairs':>5} "
+    width = max([18] + [len(m) for methods in table.values() for m in methods])
+    lines.append(f"{'model':20} {'method':{width}} {'metric':10} {'pairs':>5} "
                  f"{'difference (95% CI, images)':>30} {'CI by photo':>18} {'wins':>5} "
                  f"{'losses':>6}")
     for model, methods in table.items():
@@ -128,7 +130,7 @@ def league_table(records: Sequence[Record], reference: str = REFERENCE) -> str:
                 if cell.pairs:
                     mean, low, high = cell.difference
                     lines.append(
-                        f"{model:20} {method:18} {name:10} {cell.pairs:5d} "
+                        f"{model:20} {method:{width}} {name:10} {cell.pairs:5d} "
                         f"{f'{mean:+.4f} [{low:+.4f}, {high:+.4f}]':>30} "
                         f"{f'[{cell.by_photo[1]:+.4f}, {cell.by_photo[2]:+.4f}]':>18} "
                         f"{cell.wins:5d} {cell.losses:6d}")
