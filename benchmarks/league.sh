@@ -6,7 +6,7 @@
 # run on fewer views; every method is paired with IDG on the views both have.
 set -euo pipefail
 OUT=${1:-docs/league/cpu}
-FAST=idg,ig,idg_uniform,idg_reference,left_ig,adaptive_ig,idgi,guided_ig,agi,gradient_shap,saliency,input_x_gradient,guided_backprop,lrp,deeplift
+FAST=idg,ig,idg_uniform,idg_reference,left_ig,adaptive_ig,idgi,guided_ig,agi,blur_ig,blur_idg,gradient_shap,saliency,input_x_gradient,guided_backprop,lrp,deeplift
 SLOW=idg,kernel_shap,lime,occlusion,smoothgrad:10,idg_smoothgrad:10
 COMMON=(--views --metrics insertion,deletion,road,mprt --mprt-stages 2 --pixels-per-step 896
         --n-steps 50 --batch-size 5 --no-heatmaps --out "$OUT")
