@@ -17,7 +17,7 @@ from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensor
 from torch import Tensor
 
 from captum_idg.attr._base import Attribution
-from captum_idg.attr._path import StraightLinePath, summed_gradients
+from captum_idg.attr._path import StraightLinePath
 from captum_idg.attr._validation import (
     check_choice,
     check_count,
@@ -110,14 +110,8 @@ class PathIntegralAttribution(Attribution):
                     (global attribution). If True, attributions are multiplied
                     by (inputs - baselines), as in IG. Default: True
         """
-        Attribution.__init__(self, forward_func)
-        self.gradient_func = summed_gradients
-        self._multiply_by_inputs = multiply_by_inputs
+        Attribution.__init__(self, forward_func, multiply_by_inputs)
         self.refinement: Optional[RefinementReport] = None
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
 
     # attributions that sum to F(x) - F(x'): the delta is Captum's
     # compute_convergence_delta of them, as Captum's IG returns it

@@ -20,7 +20,7 @@ from torch import Tensor
 from captum_idg._batching import row_slices
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StepSums, flat_features, summed_gradients
+from captum_idg.attr._path import StepSums, flat_features
 from captum_idg.attr._validation import (
     check_count,
     check_finite,
@@ -96,13 +96,7 @@ class BlurIntegratedGradients(Attribution):
                     False: the step-weighted mean gradient ``sum_k g_k |dz_k|
                     / sum_k |dz_k|`` (local). Default: True
         """
-        Attribution.__init__(self, forward_func)
-        self.gradient_func = summed_gradients
-        self._multiply_by_inputs = multiply_by_inputs
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        Attribution.__init__(self, forward_func, multiply_by_inputs)
 
     @log_usage()
     @documented

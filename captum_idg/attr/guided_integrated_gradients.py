@@ -17,7 +17,7 @@ from torch import Tensor
 from captum_idg._batching import row_slices, take_examples, take_forward_args
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StepSums, summed_gradients
+from captum_idg.attr._path import StepSums
 from captum_idg.attr._validation import (
     MAX_SEQUENTIAL_STEPS,
     check_count,
@@ -67,13 +67,7 @@ class GuidedIntegratedGradients(Attribution):
                     moves at each step (local; times ``x - x'`` it gives the
                     global attributions, as IG's does). Default: True
         """
-        Attribution.__init__(self, forward_func)
-        self.gradient_func = summed_gradients
-        self._multiply_by_inputs = multiply_by_inputs
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        Attribution.__init__(self, forward_func, multiply_by_inputs)
 
     @log_usage()
     @documented

@@ -10,7 +10,7 @@ from torch import Tensor
 
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StepSums, StraightLinePath, flat_features, summed_gradients
+from captum_idg.attr._path import StepSums, StraightLinePath, flat_features
 from captum_idg.attr._validation import warn_if_training
 from captum_idg.attr.schedules import riemann_schedule
 
@@ -49,13 +49,7 @@ class ImportantDirectionGradientIntegration(Attribution):
                     which sum to the output change (global). False: the
                     step-weighted mean gradient (local). Default: True
         """
-        Attribution.__init__(self, forward_func)
-        self.gradient_func = summed_gradients
-        self._multiply_by_inputs = multiply_by_inputs
-
-    @property
-    def multiplies_by_inputs(self) -> bool:
-        return self._multiply_by_inputs
+        Attribution.__init__(self, forward_func, multiply_by_inputs)
 
     def has_convergence_delta(self) -> bool:
         return True
