@@ -261,6 +261,7 @@ def test_road_and_randomisation_columns_equal_the_metrics_called_directly(tmp_pa
         np.testing.assert_allclose([r.mprt for r in rows], expected_mprt, atol=1e-6)
     curves = read_run_curves(tmp_path / "spec")
     assert set(curves["tiny", "im0", "Saliency"]) == {"road_morf", "road_lerf"}
+    assert "Saliency" in (tmp_path / "spec" / "league.txt").read_text()  # no insertion needed
     with pytest.raises(ValueError, match="metrics road,mprt:2"):
         run(entries, [model], ["saliency"], tmp_path / "spec", metrics=["road"],
             heatmaps=False, progress=False)

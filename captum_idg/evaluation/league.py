@@ -104,8 +104,11 @@ def seconds_per_image(records: Sequence[Record]) -> Dict[Tuple[str, str], float]
 
 def league_table(records: Sequence[Record], reference: str = REFERENCE) -> str:
     """:func:`league` as text: a table of means with verdicts per model, then
-    every paired difference with both intervals."""
+    every paired difference with both intervals; "" if nothing was scored."""
     table, seconds = league(records, reference), seconds_per_image(records)
+    table = {model: methods for model, methods in table.items() if methods}
+    if not table:
+        return ""
     lines = [NOTE.format(ref=reference), ""]
     for model, methods in table.items():
         names = [m.name for m in METRICS if any(m.name in c for c in methods.values())]

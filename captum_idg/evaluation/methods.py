@@ -10,9 +10,10 @@ for at most 20 steps against one false class in ``[0, 1]`` pixel space on
 softmax outputs.
 """
 
+import contextlib
 import warnings
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, List, Optional, Sequence, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from captum.attr import (
@@ -125,10 +126,19 @@ def _smoothgrad(cls: Callable) -> Builder:
     return build
 
 
+@contextlib.contextmanager
+def _seeded(x: Tensor) -> Iterator[None]:
+    """Random draws seeded with 0 on ``x``'s device, the caller's state kept."""
+    with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
+        torch.manual_seed(0)
+        yield
+
+
 def _gradient_shap(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]
                    ) -> Explain:
-    """GradientSHAP with ``n_steps`` samples against a black image and a uniform
-    noise image (seeded), taken ``internal_batch_size`` samples at a time."""
+    """GradientSHAP with ``n_steps`` samples against the mean-colour image (0
+    in normalised space) and a uniform noise image (seeded), taken
+    ``internal_batch_size`` samples at a time."""
     shap = GradientShap(model.module)
     chunk = max(1, internal_batch_size or n_steps)
 
@@ -137,8 +147,7 @@ def _gradient_shap(model: ImageModel, n_steps: int, internal_batch_size: Optiona
         baselines = torch.cat([torch.zeros_like(noise), model.normalise(noise)]).to(x)
         total = torch.zeros_like(x)
         for i in range(len(x)):
-            with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
-                torch.manual_seed(0)
+            with _seeded(x):
                 for start in range(0, n_steps, chunk):
                     samples = min(chunk, n_steps - start)
                     total[i] += samples * shap.attribute(
@@ -162,8 +171,7 @@ def _superpixel_method(cls: Callable, surrogate: Optional[Callable[[], Any]] = N
         def explain(x: Tensor, t: Tensor) -> Tensor:
             maps = []
             for i in range(len(x)):
-                with torch.random.fork_rng(devices=[x.device] if x.is_cuda else []):
-                    torch.manual_seed(0)
+                with _seeded(x):
                     maps.append(explainer.attribute(
                         x[i : i + 1], target=t[i : i + 1], baselines=0.0,
                         feature_mask=superpixels(model.pixels(x[i : i + 1])),
@@ -206,7 +214,8 @@ def superpixels(pixels: Tensor) -> Tensor:
 
 
 def _deeplift(model: ImageModel, n_steps: int, internal_batch_size: Optional[int]) -> Explain:
-    """DeepLIFT (rescale) from a black image on :func:`deeplift_ready`'s copy,
+    """DeepLIFT (rescale) from the mean-colour image (0 in normalised space) on
+    :func:`deeplift_ready`'s copy,
     made at each call so it follows the model."""
 
     def explain(x: Tensor, t: Tensor) -> Tensor:
@@ -233,7 +242,7 @@ METHODS: Dict[str, Method] = {
                           _path_method(IntegratedDecisionGradients, method="riemann_middle")),
     "idg_reference": Method("IDG reference", "IDG as the authors' code samples it",
                             _path_method(IntegratedDecisionGradients, method="reference")),
-    "ig": Method("IG", "Integrated Gradients: gradients averaged from a black image",
+    "ig": Method("IG", "Integrated Gradients: gradients averaged from the mean-colour image",
                  _path_method(IntegratedGradients)),
     "left_ig": Method("Left-IG", "IG up to where the logit saturates",
                       _path_method(LeftIntegratedGradients)),
@@ -256,7 +265,7 @@ METHODS: Dict[str, Method] = {
                               _gradient(GuidedBackprop), uses_steps=False),
     "occlusion": Method("Occlusion", "score drop when a 16 px patch is greyed",
                         _occlusion, uses_steps=False),
-    "gradient_shap": Method("GradientSHAP", "expected gradients from black and noise images",
+    "gradient_shap": Method("GradientSHAP", "expected gradients from mean-colour and noise images",
                             _gradient_shap),
     "kernel_shap": Method("KernelSHAP", f"Shapley values of {SUPERPIXELS} superpixels, "
                           f"{PERTURBATIONS} samples", _superpixel_method(KernelShap),
@@ -266,7 +275,7 @@ METHODS: Dict[str, Method] = {
                    uses_steps=False),
     "lrp": Method("LRP", "relevance propagation, zennit EpsilonPlusFlat, BatchNorm merged",
                   _lrp, uses_steps=False),
-    "deeplift": Method("DeepLIFT", "rescale rule from a black image", _deeplift,
+    "deeplift": Method("DeepLIFT", "rescale rule from the mean-colour image", _deeplift,
                        uses_steps=False),
     "smoothgrad": Method("SmoothGrad IG", f"IG averaged over {SMOOTHGRAD_SAMPLES} noisy copies",
                          _smoothgrad(IntegratedGradients)),

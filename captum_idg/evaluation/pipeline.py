@@ -6,12 +6,14 @@ keeps its own schedule) ``->`` the chosen metrics (insertion, deletion, ROAD,
 the randomisation test), batched across images ``->`` rows appended as they
 finish, attributions kept as safetensors shards. Under ``torchrun`` every rank
 takes its share of the images on its own device, and rank 0 merges the parts
-after a barrier. A rerun into the same folder skips every row already there, whatever the number of
-ranks; rows made with other settings are refused, never reused.
+after a barrier. A rerun into the same folder skips every row already there,
+whatever the number of ranks; rows made with other settings are refused, never
+reused.
 """
 
 import copy
 import dataclasses
+import math
 import sys
 import time
 from dataclasses import dataclass, field
@@ -48,7 +50,7 @@ from captum_idg.evaluation.results import PartWriter, Record, merge_parts, read_
 from captum_idg.evaluation.store import read_attribution, write_shard
 from captum_idg.metrics import curve_auc, deletion_curve, insertion_curve
 from captum_idg.metrics.randomisation import randomisation_correlations
-from captum_idg.metrics.road import road_curves
+from captum_idg.metrics.road import road_curves, road_score
 
 CURVE_BATCH = 64
 METRICS = ("insertion", "deletion", "road", "mprt")
@@ -82,11 +84,10 @@ def attribute_in_halves(explain: Explain, x: Tensor, target: Tensor,
 
 
 def check_metrics(metrics: Sequence[str]) -> List[str]:
-    """``metrics`` if each is one of ``METRICS``, else ValueError."""
+    """``metrics`` in ``METRICS``' order if each is one of them, else ValueError."""
     unknown = [m for m in metrics if m not in METRICS]
-    if unknown or not metrics:
-        raise ValueError(f"unknown metric {unknown[0] if unknown else ''!r}: choose from "
-                         f"{', '.join(METRICS)}")
+    if unknown:
+        raise ValueError(f"unknown metric {unknown[0]!r}: choose from {', '.join(METRICS)}")
     return [m for m in METRICS if m in metrics]
 
 
@@ -335,7 +336,7 @@ class _Job:
                     float(probabilities[i, target]),
                     *(float(curve_auc(curves[c][k])) if c in curves else float("nan")
                       for c in ("insertion", "deletion")), seconds,
-                    float((curves["road_lerf"][k] - curves["road_morf"][k]).mean())
+                    float(road_score(curves["road_morf"][k], curves["road_lerf"][k]))
                     if "road_morf" in curves else float("nan"),
                     float(mprt[k]) if mprt is not None else float("nan"),
                     spec, *self.settings[spec],
@@ -409,7 +410,7 @@ def _scores(record: Record) -> str:
     """The metrics of ``record`` that were scored, in a few characters each."""
     return " ".join(f"{short} {value:.3f}" for short, value in (
         ("ins", record.insertion), ("del", record.deletion), ("road", record.road),
-        ("mprt", record.mprt)) if value == value)
+        ("mprt", record.mprt)) if not math.isnan(value))
 
 
 def _resized(original: Tuple[int, int], size: int) -> str:

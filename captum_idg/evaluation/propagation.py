@@ -53,9 +53,11 @@ def deeplift_ready(module: nn.Module, example: Tensor) -> nn.Module:
         module(example)
     for hook in hooks:
         hook.remove()
-    per_call = [_PerCall(module.get_submodule(n), c) for n, c in calls.items() if c > 1]
-    for (name, _), wrapper in zip([(n, c) for n, c in calls.items() if c > 1], per_call):
-        _replace(module, name, wrapper)
+    per_call = []
+    for name, count in calls.items():
+        if count > 1:
+            per_call.append(_PerCall(module.get_submodule(name), count))
+            _replace(module, name, per_call[-1])
 
     def restart(*_: Any) -> None:
         for wrapper in per_call:

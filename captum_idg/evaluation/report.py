@@ -293,11 +293,22 @@ def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     """Tables and plots of ``out`` from its ``results.csv`` and ``curves.jsonl``:
     writes ``table.txt``, ``paired.txt``, ``photos.txt``, ``paired.png``,
     ``curves_MODEL.png``, and the league table of every metric against IDG
-    (``league.txt``, ``league_MODEL.png``); returns the text. Against another ``baseline`` than IG
-    (a method label), the paired files are ``paired_vs_LABEL.txt`` and so on."""
-    records = [r for r in read_rows(out) if r.scored]
-    if not records:
+    (``league.txt``, ``league_MODEL.png``); returns the text. Against another
+    ``baseline`` than IG
+    (a method label), the paired files are ``paired_vs_LABEL.txt`` and so on.
+    Returns "" if no row was scored by any metric."""
+    from captum_idg.evaluation.league import league_table, plot_league
+
+    everything = read_rows(out)
+    league = league_table(everything)
+    if not league:
         return ""
+    (out / "league.txt").write_text(league + "\n")
+    for model in dict.fromkeys(r.model for r in everything):
+        plot_league(everything, model, out / f"league_{model}.png")
+    records = [r for r in everything if r.scored]
+    if not records:  # scored by ROAD or the randomisation test only
+        return league
     if baseline != BASELINE_METHOD and baseline not in {r.method for r in records}:
         raise ValueError(f"no rows of the method {baseline!r} in {out / 'results.csv'}")
     suffix = "" if baseline == BASELINE_METHOD else "_vs_" + re.sub(r"\W+", "_", baseline)
@@ -313,11 +324,5 @@ def rebuild(out: Path, baseline: str = BASELINE_METHOD) -> str:
     curves = read_run_curves(out)
     for model in dict.fromkeys(model for model, _, _ in curves):
         plot_curves(curves, model, out / f"curves_{model}.png")
-    from captum_idg.evaluation.league import league_table, plot_league
-
-    everything = read_rows(out)
-    (out / "league.txt").write_text(league_table(everything) + "\n")
-    for model in dict.fromkeys(r.model for r in everything):
-        plot_league(everything, model, out / f"league_{model}.png")
     return (f"{text}\n\nPaired against {baseline}, per image:\n{pairs}\n\n"
-            f"Per photo (views in brackets):\n{by_photo}\n\n{league_table(everything)}")
+            f"Per photo (views in brackets):\n{by_photo}\n\n{league}")

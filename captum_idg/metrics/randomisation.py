@@ -18,6 +18,7 @@ import copy
 from typing import Any, Callable, Iterator, List, Optional, Tuple
 
 import torch
+from captum._utils.common import safe_div
 from captum._utils.typing import TargetType
 from torch import Tensor, nn
 
@@ -67,9 +68,8 @@ def spearman(a: Tensor, b: Tensor) -> Tensor:
     constant (it orders nothing)."""
     ra, rb = _average_ranks(a.double()), _average_ranks(b.double())
     ra, rb = ra - ra.mean(dim=1, keepdim=True), rb - rb.mean(dim=1, keepdim=True)
-    denominator = (ra.norm(dim=1) * rb.norm(dim=1))
-    correlation = (ra * rb).sum(dim=1) / denominator.clamp_min(1e-300)
-    return torch.where(denominator > 0, correlation, torch.zeros_like(correlation))
+    denominator = ra.norm(dim=1) * rb.norm(dim=1)
+    return torch.where(denominator > 0, safe_div((ra * rb).sum(dim=1), denominator), 0.0)
 
 
 def saliency_map(attributions: Tensor) -> Tensor:

@@ -137,7 +137,8 @@ def road_curves(
                 chosen = order[i, :k] if most_first else order[i, height * width - k:]
                 removed = torch.zeros(height * width, dtype=torch.bool)
                 removed[chosen] = True
-                images.append(noisy_linear_imputation(inputs[i], removed, noise, generator))
+                images.append(noisy_linear_imputation(inputs[i], removed.view(height, width),
+                                                      noise, generator))
     stacked = torch.stack(images).view(batch, 2 * len(fractions), *inputs.shape[1:])
     scores = score_points(forward_func, inputs, lambda example, k: stacked[example, k],
                           2 * len(fractions), target, additional_forward_args, score,
@@ -148,6 +149,12 @@ def road_curves(
     return scores[:, : len(fractions)], scores[:, len(fractions):]
 
 
-road = summary_of(road_curves, lambda curves: (curves[1] - curves[0]).mean(dim=1), "road",
+def road_score(morf: Tensor, lerf: Tensor) -> Tensor:
+    r"""ROAD's summary per example: the mean over fractions of the LeRF score
+    minus the MoRF score (``(batch, fractions)`` each). Higher is better."""
+    return (lerf - morf).mean(dim=-1)
+
+
+road = summary_of(road_curves, lambda curves: road_score(*curves), "road",
                   r"""ROAD per example: the mean over fractions of the LeRF score minus the
     MoRF score of :func:`road_curves` (same arguments). Higher is better.""")
