@@ -114,6 +114,7 @@ def suite_cases(seed: int, count: int) -> Iterator[Tuple[Tuple, Counting, Tensor
 
 
 def photo_cases(models: List[str], reference_steps: int, photos: int) -> Iterator[Tuple]:
+    from captum_idg.attr._intake import take_arguments
     from captum_idg.attr._path import StraightLinePath, summed_gradients
     from captum_idg.attr.schedules import riemann_schedule
     from captum_idg.evaluation.images import demo_images, prepare
@@ -125,12 +126,13 @@ def photo_cases(models: List[str], reference_steps: int, photos: int) -> Iterato
             x = model.normalise(prepare(photo.pixels, model.size)[None])
             with torch.no_grad():
                 target = int(model.module(x).argmax())
-            path = StraightLinePath.from_arguments(x, None, target, None, reference_steps, 32)
+            path = StraightLinePath.of(take_arguments(model.module, x, None, target, None, 32,
+                                                      reference_steps))
             alphas, weights = riemann_schedule("riemann_middle", reference_steps, 1)
             ig, idg = torch.zeros_like(x[0], dtype=torch.float64), torch.zeros_like(
                 x[0], dtype=torch.float64)
             for steps, grads, _ in path.gradients(summed_gradients, model.module, alphas):
-                rate = path.rate_of_change(grads).double()
+                rate = path.rate_of_change(grads, path.directions).double()
                 g = grads[0][:, 0].double()
                 w = weights[steps, 0].view(-1, 1, 1, 1)
                 ig += (w * g).sum(0)

@@ -18,8 +18,9 @@ from speed import build_model  # benchmarks/ is on sys.path when run as a script
 from torch.profiler import ProfilerActivity, profile
 
 from captum_idg import IntegratedDecisionGradients, adaptive_schedule, default_probe_steps
+from captum_idg.attr._intake import take_arguments
 from captum_idg.attr._path import StraightLinePath
-from captum_idg.attr._path_attribution import Schedule
+from captum_idg.attr._path_integral import Adaptive, DecisionWeight, ModelOnPath
 
 
 def best_time(function: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -54,10 +55,11 @@ def main() -> None:
         target = model(x).argmax(dim=1)
     n, ibs = args.steps, args.internal_batch_size
     ig, idg = IntegratedGradients(model), IntegratedDecisionGradients(model)
-    path = StraightLinePath.from_arguments(x, None, target, None, n, ibs)
-    m = default_probe_steps(n)
-    grid, logits = idg._probe(path, m, n)
-    schedule = Schedule("adaptive", *adaptive_schedule(grid, logits, n))
+    path = StraightLinePath.of(take_arguments(model, x, None, target, None, ibs, n))
+    on_path = ModelOnPath(model, idg.gradient_func, path, multiply_by_inputs=True)
+    m, adaptive = default_probe_steps(n), Adaptive()
+    known = adaptive.start(on_path, n)
+    schedule = adaptive.place(on_path, known, n)
 
     phases = {
         "Captum IG, whole call": lambda: ig.attribute(
@@ -66,9 +68,9 @@ def main() -> None:
             x, target=target, n_steps=n, internal_batch_size=ibs),
         "IDG uniform, whole call": lambda: idg.attribute(
             x, target=target, n_steps=n, method="riemann_middle", internal_batch_size=ibs),
-        f"  probe ({m} points and refinement, no grad)": lambda: idg._probe(path, m, n),
-        "  adaptive_schedule": lambda: adaptive_schedule(grid, logits, n),
-        "  gradient passes + weighted sum": lambda: idg._integrate(path, schedule),
+        f"  probe ({m} points and refinement, no grad)": lambda: adaptive.start(on_path, n),
+        "  adaptive_schedule": lambda: adaptive_schedule(known.grid, known.logits, n),
+        "  gradient passes + weighted sum": lambda: on_path.sums(schedule, DecisionWeight()),
     }
     for function in phases.values():  # warm-up
         function()

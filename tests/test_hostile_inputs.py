@@ -253,3 +253,35 @@ def test_samples_that_see_no_change_warn_and_say_why(cls):
         attributions = cls(_StepBetweenSamples()).attribute(x, target=0, n_steps=4,
                                                              method="riemann_middle")
     assert torch.equal(attributions, torch.zeros_like(x))
+
+
+class _FlatStep(torch.nn.Module):
+    """Class 0: 10 where the mean of the features is below 0.45 and 0 above, a
+    step with zero gradient (float64) at every point the tests below visit;
+    class 1: three times the mean."""
+
+    def forward(self, x):
+        mean = x.mean(dim=1)
+        return torch.stack([10 * torch.sigmoid(1e6 * (0.45 - mean)), 3 * mean], dim=1)
+
+
+def test_idgi_and_guided_ig_warn_when_no_sample_sees_the_change():
+    x = torch.ones(2, 3, dtype=torch.float64)
+    x[1] = 0.2  # never crosses the step: no change, no warning
+    for attribute in (
+        lambda: ImportantDirectionGradientIntegration(_FlatStep()).attribute(
+            x, target=0, n_steps=4),
+        lambda: GuidedIntegratedGradients(_FlatStep()).attribute(
+            x, target=0, n_steps=4, max_dist=0.0),
+    ):
+        with pytest.warns(UserWarning, match=r"examples \[0\] saw no change of the target"):
+            attributions = attribute()
+        assert torch.equal(attributions[0], torch.zeros(3, dtype=torch.float64))
+
+
+def test_agi_warns_when_the_true_class_changes_unseen_along_the_attack():
+    x = torch.full((2, 3), 0.31, dtype=torch.float64)  # the attack crosses 0.45 between steps
+    with pytest.warns(UserWarning, match=r"examples \[0, 1\] saw no change"):
+        attributions = AdversarialGradientIntegration(_FlatStep()).attribute(
+            x, target=0, false_classes=[1], epsilon=0.05, max_iter=10)
+    assert torch.equal(attributions, torch.zeros_like(x))

@@ -100,14 +100,14 @@ def test_inputs_that_require_grad_are_left_alone():
 
 
 def test_default_passes_fit_a_quarter_of_free_memory(monkeypatch):
-    from captum_idg.attr import _validation
+    from captum_idg import _batching
 
-    monkeypatch.setattr(_validation, "device_memory", lambda device: 2**30)
+    monkeypatch.setattr(_batching, "device_memory", lambda device: 2**30)
     images = (torch.zeros(2, 3, 32, 32),)  # 12 KiB a row, 3 MiB with activations
-    rows = _validation.rows_per_pass(images, None)
-    assert rows == 2**30 // 4 // (3 * 32 * 32 * 4 * _validation.ACTIVATION_FACTOR)
-    assert _validation.rows_per_pass(images, 7) == 7  # an explicit value is honoured
-    assert _validation.rows_per_pass(images, 1) == 2  # but a pass holds the whole batch
+    rows = _batching.rows_per_pass(images, None)
+    assert rows == 2**30 // 4 // (3 * 32 * 32 * 4 * _batching.ACTIVATION_FACTOR)
+    assert _batching.rows_per_pass(images, 7) == 7  # an explicit value is honoured
+    assert _batching.rows_per_pass(images, 1) == 2  # but a pass holds the whole batch
     model = torch.nn.Sequential(torch.nn.Flatten(), torch.nn.Linear(3 * 32 * 32, 3))
     sizes = []
     model.register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[0]))

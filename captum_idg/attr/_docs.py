@@ -53,7 +53,9 @@ ARGUMENTS = dict(
                         two rounds: ``|delta|`` over the total variation of the
                         logit, and the change since the last round); ``n_steps``
                         is then the most gradient evaluations an example may
-                        take. Needs ``method="adaptive"``. What each example
+                        take. Every ``method`` has rounds of its own: a fixed
+                        rule at 8, 16, 32, ... steps, adaptive panels placed
+                        on all the logits known so far. What each example
                         took is in :attr:`refinement` afterwards; a warning
                         names the examples that hit ``n_steps``.
                         Default: None (one pass of ``n_steps``)""",

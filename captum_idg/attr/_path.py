@@ -1,21 +1,24 @@
-"""The path engine: evaluates a model along straight lines, one schedule per example.
+"""Paths, and the model evaluated along them, one schedule per example.
 
-Every method in this package that integrates along ``x' + alpha * (x - x')``
-goes through :class:`StraightLinePath`. Sample points are given as ``alphas``
-of shape ``(k, batch)``; rows are laid out step-major like Captum's
-``IntegratedGradients`` (step ``i`` of example ``b`` is row ``i * batch + b``),
-so Captum's target and forward-argument expansion apply unchanged. Passes are
-split to at most :func:`~captum_idg.attr._validation.rows_per_pass` rows, and
+A :class:`Path` is one curve ``z_b(alpha)``, ``alpha`` from 0 to 1, per
+example of a batch: the straight line ``x' + alpha * (x - x')``
+(:class:`StraightLinePath`), or the blur path of Blur IG. Sample points are
+given as ``alphas`` of shape ``(k, batch)``; rows are laid out step-major like
+Captum's ``IntegratedGradients`` (step ``i`` of example ``b`` is row
+``i * batch + b``), so Captum's target and forward-argument expansion apply
+unchanged. Passes are
+split to at most :func:`~captum_idg._batching.rows_per_pass` rows, and
 NaN or inf anywhere on the path is an error that says where.
 """
 
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+import warnings
+from abc import ABC, abstractmethod
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
 import torch
 from captum._utils.common import (
     _expand_additional_forward_args,
     _expand_target,
-    _format_additional_forward_args,
     _run_forward,
     _select_targets,
     safe_div,
@@ -23,17 +26,15 @@ from captum._utils.common import (
 from captum._utils.typing import TargetType
 from torch import Tensor
 
-from captum_idg._batching import Index, row_slices, take_examples, take_forward_args
-from captum_idg.attr._validation import (
-    check_count,
-    check_finite,
-    check_forward_args,
-    check_steps_fit,
-    check_target,
-    checked_forward,
-    format_inputs_and_baselines,
+from captum_idg._batching import (
+    Index,
+    row_slices,
     rows_per_pass,
+    take_examples,
+    take_forward_args,
 )
+from captum_idg._validation import check_finite, checked_forward
+from captum_idg.attr._intake import Arguments
 
 
 def flat_features(t: Tensor, batch_dims: int) -> Tensor:
@@ -69,14 +70,19 @@ def summed_gradients(
     return tuple(torch.zeros_like(x) if g is None else g for g, x in zip(grads, inputs))
 
 
-class StraightLinePath:
+Sums = Union["DirectionSums", "StepSums"]
+
+
+class Path(ABC):
     r"""
-    The straight lines from ``baselines`` to ``inputs`` of a batch, with the
-    model's target, extra forward arguments and pass size attached.
+    One path per example of a batch, with the model's target, extra forward
+    arguments and pass size attached. A subclass says where its points are
+    (:meth:`points`), how fast they move (:meth:`derivative`) and how
+    gradients along it are summed (:meth:`sums`).
 
     Args:
-        inputs (tuple[Tensor, ...]): Formatted inputs, batch first.
-        baselines (tuple[Tensor, ...]): Baselines of the same shapes.
+        inputs (tuple[Tensor, ...]): Formatted inputs, batch first: the end
+                    of every path (``alpha = 1``).
         target (TargetType): Captum target, one per example or shared.
         additional_forward_args (tuple, optional): Formatted Captum forward
                     arguments.
@@ -84,68 +90,49 @@ class StraightLinePath:
                     one step of the whole batch.
     """
 
+    # where the path runs, for error messages
+    where = "on the path from baselines to inputs (alpha 0 is the baseline, 1 the input)"
+
     def __init__(
         self,
         inputs: Tuple[Tensor, ...],
-        baselines: Tuple[Tensor, ...],
         target: TargetType,
         additional_forward_args: Optional[tuple],
         rows: int,
     ) -> None:
         self.inputs = inputs
-        self.baselines = baselines
-        self.directions = tuple(x - b for x, b in zip(inputs, baselines))
         self.batch_size = inputs[0].shape[0]
         self.target = target
         self.additional_forward_args = additional_forward_args
         self.rows = rows
 
-    @classmethod
-    def from_arguments(
-        cls,
-        inputs: Any,
-        baselines: Any,
-        target: TargetType,
-        additional_forward_args: Any,
-        n_steps: int,
-        internal_batch_size: Optional[int],
-        minimum_steps: int = 2,
-    ) -> "StraightLinePath":
-        r"""Checks a method's public arguments and builds the batch's paths."""
-        formatted_inputs, formatted_baselines = format_inputs_and_baselines(
-            inputs, baselines
-        )
-        batch_size = formatted_inputs[0].shape[0]
-        check_count("n_steps", n_steps, minimum_steps)
-        check_steps_fit(formatted_inputs, n_steps)
-        check_target(target, batch_size)
-        args = _format_additional_forward_args(additional_forward_args)
-        check_forward_args(args, batch_size)
-        rows = rows_per_pass(formatted_inputs, internal_batch_size)
-        return cls(formatted_inputs, formatted_baselines, target, args, rows)
+    @property
+    def schedule_dtype(self) -> torch.dtype:
+        r"""The dtype of sample points and weights: the inputs'."""
+        return self.inputs[0].dtype
 
-    def select(self, index: Index) -> "StraightLinePath":
-        r"""The paths of the examples ``index`` only."""
-        take = lambda value: take_examples(value, index, self.batch_size)  # noqa: E731
-        return StraightLinePath(
-            tuple(take(x) for x in self.inputs),
-            tuple(take(b) for b in self.baselines),
-            take(self.target),
-            take_forward_args(self.additional_forward_args, index, self.batch_size),
-            self.rows,
-        )
-
+    @abstractmethod
     def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
         r"""The path points at ``alphas`` (k, batch), as ``k * batch`` rows."""
-        k = alphas.shape[0]
-        return tuple(
-            torch.addcmul(
-                b.unsqueeze(0),
-                alphas.to(x.dtype).view(k, self.batch_size, *[1] * (x.dim() - 1)),
-                d.unsqueeze(0),
-            ).reshape(k * self.batch_size, *x.shape[1:])
-            for x, b, d in zip(self.inputs, self.baselines, self.directions)
-        )
+
+    @abstractmethod
+    def derivative(self, alphas: Tensor) -> Tuple[Tensor, ...]:
+        r"""``dz/dalpha`` at ``alphas``: ``(k, batch, ...)`` per input, or
+        ``(batch, ...)`` where it does not depend on ``alpha``."""
+
+    @abstractmethod
+    def select(self, index: Index) -> "Path":
+        r"""The paths of the examples ``index`` only."""
+
+    @abstractmethod
+    def sums(self, multiply_by_inputs: bool) -> Sums:
+        r"""An empty sum of gradient samples along these paths."""
+
+    def _taken(self, index: Index) -> Tuple[Tuple[Tensor, ...], TargetType, Optional[tuple]]:
+        r"""Inputs, target and forward arguments of the examples ``index``."""
+        return (tuple(take_examples(x, index, self.batch_size) for x in self.inputs),
+                take_examples(self.target, index, self.batch_size),
+                take_forward_args(self.additional_forward_args, index, self.batch_size))
 
     def logits(self, forward_func: Callable, alphas: Tensor) -> Tensor:
         r"""Forward-only target logits at ``alphas``: shape ``(k, batch)``."""
@@ -162,7 +149,7 @@ class StraightLinePath:
                 )
                 chunks.append(output.reshape(k, self.batch_size))
         logits = torch.cat(chunks)
-        check_finite("forward_func's outputs", logits, alphas)
+        check_finite("forward_func's outputs", logits, alphas, self.where)
         return logits
 
     def gradients(
@@ -187,17 +174,20 @@ class StraightLinePath:
                 self._expanded_args(k),
             )
             logits = _select_targets(outputs[-1].detach(), target).reshape(k, self.batch_size)
-            check_finite("forward_func's outputs", logits, alphas[steps])
+            check_finite("forward_func's outputs", logits, alphas[steps], self.where)
             grads = tuple(g.view(k, self.batch_size, *g.shape[1:]) for g in grads)
             for g in grads:
-                check_finite("gradients of forward_func", g, alphas[steps])
+                check_finite("gradients of forward_func", g, alphas[steps], self.where)
             yield steps, grads, logits
 
-    def rate_of_change(self, grads: Tuple[Tensor, ...]) -> Tensor:
-        r"""``dF/dalpha = sum(grad * (x - x'))`` per sample: shape ``(k, batch)``."""
+    @staticmethod
+    def rate_of_change(grads: Tuple[Tensor, ...], derivative: Tuple[Tensor, ...]) -> Tensor:
+        r"""``dF/dalpha = sum(grad * dz/dalpha)`` per sample: shape ``(k, batch)``."""
         return sum(
             torch.einsum("kbf,bf->kb", flat_features(g, 2), flat_features(d, 1))
-            for g, d in zip(grads, self.directions)
+            if d.dim() < g.dim() else
+            torch.einsum("kbf,kbf->kb", flat_features(g, 2), flat_features(d, 2))
+            for g, d in zip(grads, derivative)
         )
 
     def _step_chunks(self, n_steps: int) -> Iterator[slice]:
@@ -207,6 +197,80 @@ class StraightLinePath:
         if self.additional_forward_args is None:
             return None
         return _expand_additional_forward_args(self.additional_forward_args, k)
+
+
+class StraightLinePath(Path):
+    r"""
+    The straight lines ``x' + alpha * (x - x')`` from ``baselines`` to
+    ``inputs``; ``baselines`` (tuple[Tensor, ...]) have the inputs' shapes.
+    Other arguments as :class:`Path`.
+    """
+
+    def __init__(
+        self,
+        inputs: Tuple[Tensor, ...],
+        baselines: Tuple[Tensor, ...],
+        target: TargetType,
+        additional_forward_args: Optional[tuple],
+        rows: int,
+    ) -> None:
+        super().__init__(inputs, target, additional_forward_args, rows)
+        self.baselines = baselines
+        self.directions = tuple(x - b for x, b in zip(inputs, baselines))
+
+    @classmethod
+    def of(cls, arguments: Arguments) -> "StraightLinePath":
+        r"""The paths of a call's checked arguments (see
+        :func:`~captum_idg.attr._intake.take_arguments`)."""
+        return cls(arguments.inputs, arguments.baselines, arguments.target,
+                   arguments.additional_forward_args,
+                   rows_per_pass(arguments.inputs, arguments.internal_batch_size))
+
+    def select(self, index: Index) -> "StraightLinePath":
+        inputs, target, args = self._taken(index)
+        baselines = tuple(take_examples(b, index, self.batch_size) for b in self.baselines)
+        return StraightLinePath(inputs, baselines, target, args, self.rows)
+
+    def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
+        k = alphas.shape[0]
+        return tuple(
+            torch.addcmul(
+                b.unsqueeze(0),
+                alphas.to(x.dtype).view(k, self.batch_size, *[1] * (x.dim() - 1)),
+                d.unsqueeze(0),
+            ).reshape(k * self.batch_size, *x.shape[1:])
+            for x, b, d in zip(self.inputs, self.baselines, self.directions)
+        )
+
+    def derivative(self, alphas: Tensor) -> Tuple[Tensor, ...]:
+        return self.directions
+
+    def sums(self, multiply_by_inputs: bool) -> "DirectionSums":
+        return DirectionSums(self.directions, multiply_by_inputs)
+
+
+class DirectionSums:
+    r"""
+    ``sum_k c_k g_k`` along straight lines, multiplied by ``x - x'`` at the
+    end where ``multiply_by_inputs`` (the global attribution) and left as it
+    is otherwise (the local one, IG's mean gradient).
+    """
+
+    def __init__(self, directions: Tuple[Tensor, ...], multiply_by_inputs: bool) -> None:
+        self.directions = directions if multiply_by_inputs else None
+        self.totals = [torch.zeros_like(d) for d in directions]
+
+    def add_samples(self, coefficients: Tensor, grads: Tuple[Tensor, ...],
+                    derivative: Tuple[Tensor, ...]) -> None:
+        r"""Adds ``k`` samples: ``coefficients`` ``(k, batch)``, ``grads``
+        ``(k, batch, ...)``; ``derivative`` is ``x - x'`` throughout."""
+        for total, grad in zip(self.totals, grads):
+            total += torch.einsum("kb,kb...->b...", coefficients, grad)
+
+    def result(self) -> Tuple[Tensor, ...]:
+        if self.directions is None:
+            return tuple(self.totals)
+        return tuple(t * d for t, d in zip(self.totals, self.directions))
 
 
 class StepSums:
@@ -223,15 +287,24 @@ class StepSums:
         self.multiply_by_inputs = multiply_by_inputs
         self.totals = [torch.zeros_like(t) for t in like]
         self.lengths = None if multiply_by_inputs else [torch.zeros_like(t) for t in like]
+        # per example: whether any step added to the sums (a gradient on a moving feature)
+        self.seen = torch.zeros(like[0].shape[0], dtype=torch.bool, device=like[0].device)
 
     def add(self, grads: Tuple[Tensor, ...], steps: Tuple[Tensor, ...]) -> None:
         r"""Adds ``k`` steps: ``grads`` and ``steps`` ``(k, *shape of the totals)``."""
         for i, (g, dz) in enumerate(zip(grads, steps)):
-            if self.lengths is None:
-                self.totals[i] += (g * dz).sum(dim=0)
-            else:
-                self.totals[i] += (g * dz.abs()).sum(dim=0)
+            term = g * (dz if self.lengths is None else dz.abs())
+            self.totals[i] += term.sum(dim=0)
+            if self.lengths is not None:
                 self.lengths[i] += dz.abs().sum(dim=0)
+            self.seen |= flat_features(term, 2).ne(0).any(dim=2).any(dim=0)
+
+    def add_samples(self, coefficients: Tensor, grads: Tuple[Tensor, ...],
+                    derivative: Tuple[Tensor, ...]) -> None:
+        r"""Adds ``k`` samples of a path integral: the steps are
+        ``coefficients`` ``(k, batch)`` times ``derivative`` ``dz/dalpha``."""
+        self.add(grads, tuple(
+            d * coefficients.view(*coefficients.shape, *[1] * (d.dim() - 2)) for d in derivative))
 
     def result(self) -> Tuple[Tensor, ...]:
         if self.lengths is None:
@@ -239,4 +312,20 @@ class StepSums:
         return tuple(
             torch.where(n > 0, safe_div(t, n), 0.0)
             for t, n in zip(self.totals, self.lengths)
+        )
+
+
+def warn_no_change(unseen: Tensor, after: str = "") -> None:
+    r"""Warns about the examples ``unseen`` whose samples saw no change of the
+    target output although it changes along their path (their attributions
+    are 0 ``after`` what is named)."""
+    missed = unseen.nonzero().flatten().tolist()
+    if missed:
+        warnings.warn(
+            f"the samples of examples {missed} saw no change of the target output although "
+            "it changes along the path: it changes between samples (a step, or inputs and "
+            f"baselines so large that the model saturates); their attributions are 0"
+            f"{after}. Pass a larger n_steps, or check the scale of inputs and baselines.",
+            UserWarning,
+            stacklevel=4,
         )

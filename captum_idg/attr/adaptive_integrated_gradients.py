@@ -8,6 +8,7 @@ from torch import Tensor
 
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path_attribution import PathIntegralAttribution
+from captum_idg.attr._path_integral import PathWeight
 
 
 class AdaptiveIntegratedGradients(PathIntegralAttribution):
@@ -79,7 +80,8 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
             >>> # refine each image until |delta| <= 1e-3 |F(x) - F(x')|
             >>> attribution = aig.attribute(input, target=3, n_steps=256, tolerance=1e-3)
         """
-        return self._attribute_along_path(
-            inputs, baselines, target, additional_forward_args, n_steps, method,
-            internal_batch_size, return_convergence_delta, n_probe_steps, tolerance=tolerance,
+        return self._along_straight_line(
+            inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
+            return_convergence_delta, self._sampler(method, n_probe_steps), PathWeight(),
+            tolerance,
         )

@@ -4,7 +4,6 @@ from typing import Callable, List, Optional, Sequence, Tuple, Union
 
 import torch
 from captum._utils.common import (
-    _format_additional_forward_args,
     _format_output,
     _is_tuple,
     _run_forward,
@@ -14,20 +13,16 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_idg._batching import row_slices, take_forward_args
-from captum_idg.attr._base import Attribution
-from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StepSums
-from captum_idg.attr._validation import (
+from captum_idg._validation import (
     MAX_SEQUENTIAL_STEPS,
-    check_class_target,
-    check_count,
     check_finite,
-    check_forward_args,
     check_real,
     checked_forward,
-    format_inputs_and_baselines,
-    warn_if_training,
 )
+from captum_idg.attr._base import Attribution
+from captum_idg.attr._docs import documented
+from captum_idg.attr._intake import take_arguments
+from captum_idg.attr._path import StepSums, warn_no_change
 
 Bound = Union[float, Tensor]
 
@@ -114,17 +109,14 @@ class AdversarialGradientIntegration(Attribution):
             **attributions** (*Tensor* or *tuple[Tensor, ...]*) of the shape
             of ``inputs``.
         """
-        warn_if_training(self.forward_func)
-        formatted_inputs, _ = format_inputs_and_baselines(inputs, None)
-        batch_size = formatted_inputs[0].shape[0]
-        check_class_target(target, batch_size)
+        arguments = take_arguments(
+            self.forward_func, inputs, None, target, additional_forward_args,
+            internal_batch_size, max_iter, "max_iter", minimum_steps=1,
+            maximum_steps=MAX_SEQUENTIAL_STEPS, class_target=True)
         check_real("epsilon", epsilon, 0.0, low_open=True)
-        check_count("max_iter", max_iter, 1, MAX_SEQUENTIAL_STEPS)
-        if internal_batch_size is not None:
-            check_count("internal_batch_size", internal_batch_size, 1)
+        formatted_inputs, args = arguments.inputs, arguments.additional_forward_args
+        batch_size = arguments.batch_size
         bounds = _bounds(input_range, formatted_inputs)
-        args = _format_additional_forward_args(additional_forward_args)
-        check_forward_args(args, batch_size)
         device = formatted_inputs[0].device
         targets = torch.as_tensor(target, device=device).flatten().expand(batch_size)
         with torch.no_grad():
@@ -138,8 +130,9 @@ class AdversarialGradientIntegration(Attribution):
         example = torch.arange(batch_size, device=device).repeat_interleave(k)
         total = [torch.zeros(rows, *x.shape[1:], dtype=x.dtype, device=device)
                  for x in formatted_inputs]
+        unseen = torch.zeros(rows, dtype=torch.bool, device=device)
         for part in row_slices(rows, internal_batch_size):
-            sums = self._adversarial_path(
+            sums, unseen[part] = self._adversarial_path(
                 tuple(x[example[part]] for x in formatted_inputs), targets[example[part]],
                 false.flatten()[part], take_forward_args(args, example[part], batch_size),
                 epsilon, max_iter,
@@ -149,6 +142,7 @@ class AdversarialGradientIntegration(Attribution):
             for t, s in zip(total, sums):
                 t[part] = s
         attributions = tuple(t.view(batch_size, k, *t.shape[1:]).mean(dim=1) for t in total)
+        warn_no_change(unseen.view(batch_size, k).all(dim=1))
         return _format_output(_is_tuple(inputs), attributions)
 
     def _adversarial_path(
@@ -160,13 +154,16 @@ class AdversarialGradientIntegration(Attribution):
         epsilon: float,
         max_iter: int,
         bounds: Optional[Tuple[List[Tensor], List[Tensor]]],
-    ) -> Tuple[Tensor, ...]:
-        """The attack from ``start``, one row per (example, false class)."""
+    ) -> Tuple[Tuple[Tensor, ...], Tensor]:
+        """The attack from ``start``, one row per (example, false class): the
+        sums, and the rows whose true-class score changed along the attack
+        although no step added to the sums."""
         n = len(true)
         z = tuple(s.clone() for s in start)
         sums = StepSums(start, self.multiplies_by_inputs)
         both = torch.cat([false, true])  # first copy: the attack's class; second: the truth
         doubled = take_forward_args(args, torch.arange(n, device=true.device).repeat(2), n)
+        first = last = torch.zeros(n, device=true.device)
         for iteration in range(max_iter):
             outputs: List[Tensor] = []
             grads = self.gradient_func(
@@ -176,6 +173,9 @@ class AdversarialGradientIntegration(Attribution):
             scores = outputs[-1].detach()[:n]
             progress = torch.full((1, n), float(iteration))
             check_finite("forward_func's outputs", scores[None], progress, "on the attack", "step")
+            last = scores.gather(1, true[:, None])[:, 0]
+            if iteration == 0:
+                first = last
             active = scores.argmax(dim=1) != false
             if not active.any():
                 break
@@ -191,7 +191,7 @@ class AdversarialGradientIntegration(Attribution):
             sums.add(tuple(-g[n:][None] for g in grads),
                      tuple((new - t)[None] for new, t in zip(moved, z)))
             z = tuple(moved)
-        return sums.result()
+        return sums.result(), ~sums.seen & (last != first)
 
 
 def _bounds(

@@ -1,36 +1,28 @@
 """Blur IG (Xu, Venugopalan, Sundararajan, Yang, CVPR 2020), and IDG's weight on its path."""
 
 import math
-from typing import Callable, List, Optional, Tuple
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
 
 import torch
-from captum._utils.common import (
-    _expand_additional_forward_args,
-    _expand_target,
-    _format_additional_forward_args,
-    _format_output,
-    _format_tensor_into_tuples,
-    _is_tuple,
-    _select_targets,
-)
 from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_idg._batching import row_slices
-from captum_idg.attr._base import Attribution
+from captum_idg._batching import Index, rows_per_pass
+from captum_idg._validation import check_real
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StepSums, flat_features
-from captum_idg.attr._validation import (
-    check_count,
-    check_finite,
-    check_forward_args,
-    check_real,
-    check_target,
-    check_values,
-    checked_forward,
-    rows_per_pass,
-    warn_if_training,
+from captum_idg.attr._intake import Arguments, take_arguments
+from captum_idg.attr._path import Path, StepSums
+from captum_idg.attr._path_attribution import PathIntegralAttribution
+from captum_idg.attr._path_integral import (
+    DecisionWeight,
+    Known,
+    ModelOnPath,
+    PathWeight,
+    Sampler,
+    Schedule,
+    Weight,
 )
 
 
@@ -61,7 +53,87 @@ def _blur_matrix(size: int, sigma: float, device: torch.device) -> Tensor:
     return torch.where(offset.abs() <= radius, weights, 0.0)
 
 
-class BlurIntegratedGradients(Attribution):
+class BlurPath(Path):
+    r"""
+    The blur paths of a batch of images ``(N, ..., H, W)``: ``z(alpha)`` is
+    the input blurred with sigma ``(1 - alpha) * top_sigma`` over the last two
+    dimensions, from the most blurred image (``alpha = 0``) to the input
+    (``alpha = 1``). ``dz/dalpha`` is ``-top_sigma`` times PAIR's finite
+    difference ``(z(s + grad_step) - z(s)) / grad_step`` in sigma. Gradients
+    are summed as steps (:class:`~captum_idg.attr._path.StepSums`).
+    """
+
+    where = "on the blur path (alpha 0 is the most blurred image, 1 the input)"
+    schedule_dtype = torch.float64  # sigmas as exact as PAIR's
+
+    def __init__(self, arguments: Arguments, top_sigma: float, grad_step: float,
+                 rows: Optional[int] = None) -> None:
+        super().__init__(arguments.inputs, arguments.target, arguments.additional_forward_args,
+                         rows or rows_per_pass(arguments.inputs, arguments.internal_batch_size))
+        self.arguments, self.top_sigma, self.grad_step = arguments, top_sigma, grad_step
+
+    def select(self, index: Index) -> "BlurPath":
+        inputs, target, args = self._taken(index)
+        taken = Arguments(inputs, inputs, target, args, self.arguments.internal_batch_size)
+        return BlurPath(taken, self.top_sigma, self.grad_step, self.rows)
+
+    def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
+        sigmas = self._sigmas(alphas)
+        return tuple(_blurred(x, sigmas).flatten(0, 1).to(x.dtype) for x in self.inputs)
+
+    def derivative(self, alphas: Tensor) -> Tuple[Tensor, ...]:
+        sigmas = self._sigmas(alphas)
+        return tuple(
+            (-self.top_sigma / self.grad_step * (
+                _blurred(x, sigmas + self.grad_step) - _blurred(x, sigmas))).to(x.dtype)
+            for x in self.inputs)
+
+    def sums(self, multiply_by_inputs: bool) -> StepSums:
+        return StepSums(self.inputs, multiply_by_inputs)
+
+    def _sigmas(self, alphas: Tensor) -> Tensor:
+        return (1 - alphas.to(torch.float64)) * self.top_sigma
+
+
+def _blurred(x: Tensor, sigmas: Tensor) -> Tensor:
+    r"""``x`` ``(batch, ...)`` blurred with ``sigmas`` ``(k, batch)``: ``(k, batch, ...)``,
+    float64; one blur of the whole batch per row where the row's sigmas agree."""
+    rows = []
+    for row in sigmas.tolist():
+        if all(s == row[0] for s in row):
+            rows.append(gaussian_blur(x, row[0]).to(torch.float64))
+        else:
+            rows.append(torch.stack([gaussian_blur(e, s).to(torch.float64)
+                                     for e, s in zip(x, row)]))
+    return torch.stack(rows)
+
+
+@dataclass
+class BlurSigmas(Sampler):
+    r"""PAIR's Blur IG schedule: sigmas ``k * max_sigma / n_steps`` (their
+    square roots with ``sqrt``), ``k = 0 .. n_steps - 1``, each weighted by
+    the sigma step to the next, as ``alpha = 1 - sigma / top_sigma`` with
+    ``top_sigma`` the last (:attr:`top_sigma`)."""
+
+    max_sigma: float
+    sqrt: bool = False
+
+    @property
+    def top_sigma(self) -> float:
+        return math.sqrt(self.max_sigma) if self.sqrt else self.max_sigma
+
+    def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
+        sigmas = torch.arange(n_steps + 1, dtype=torch.float64) * self.max_sigma / n_steps
+        if self.sqrt:
+            sigmas = sigmas.sqrt()
+        alphas = 1 - sigmas[:-1] / self.top_sigma
+        weights = sigmas.diff() / self.top_sigma
+        shape = (n_steps, model.path.batch_size)
+        return Schedule(alphas[:, None].expand(shape).to(**model.like()),
+                        weights[:, None].expand(shape).to(**model.like()))
+
+
+class BlurIntegratedGradients(PathIntegralAttribution):
     r"""
     Blur IG integrates gradients along the path that blurs the input
     progressively, from the input (``sigma = 0``) to its Gaussian blur with
@@ -77,11 +149,14 @@ class BlurIntegratedGradients(Attribution):
     blurred over the last two dimensions. Cost: ``n_steps`` forward and
     backward passes per example.
 
+    It is the package's path engine on :class:`BlurPath` with the schedule
+    :class:`BlurSigmas` and IG's weight; :class:`BlurIntegratedDecisionGradients`
+    swaps in IDG's.
+
     More details: https://arxiv.org/abs/2004.03383
     """
 
-    # the weight of each step's gradient: 1 (Blur IG) or dF/da there (Blur IDG)
-    decision_weight = False
+    weight: Weight = PathWeight()
 
     def __init__(
         self, forward_func: Callable[..., Tensor], multiply_by_inputs: bool = True
@@ -96,7 +171,10 @@ class BlurIntegratedGradients(Attribution):
                     False: the step-weighted mean gradient ``sum_k g_k |dz_k|
                     / sum_k |dz_k|`` (local). Default: True
         """
-        Attribution.__init__(self, forward_func, multiply_by_inputs)
+        PathIntegralAttribution.__init__(self, forward_func, multiply_by_inputs)
+
+    def has_convergence_delta(self) -> bool:
+        return False
 
     @log_usage()
     @documented
@@ -132,62 +210,16 @@ class BlurIntegratedGradients(Attribution):
         Returns:
             **attributions**: of the shape of ``inputs``.
         """
-        warn_if_training(self.forward_func)
-        formatted = _format_tensor_into_tuples(inputs)
-        for x in formatted:
-            if not isinstance(x, Tensor) or x.dim() < 3:
-                raise ValueError("inputs must be images batch first, (N, ..., H, W): Blur IG "
-                                 "blurs the last two dimensions")
-            check_values("inputs", x)
-        formatted = tuple(x.detach() for x in formatted)
-        batch = formatted[0].shape[0]
-        check_count("n_steps", n_steps, 2)
+        arguments = take_arguments(self.forward_func, inputs, None, target,
+                                   additional_forward_args, internal_batch_size, n_steps)
+        if any(x.dim() < 3 for x in arguments.inputs):
+            raise ValueError("inputs must be images batch first, (N, ..., H, W): Blur IG "
+                             "blurs the last two dimensions")
         check_real("max_sigma", max_sigma, 0.0, low_open=True)
         check_real("grad_step", grad_step, 0.0, low_open=True)
-        check_target(target, batch)
-        args = _format_additional_forward_args(additional_forward_args)
-        check_forward_args(args, batch)
-        sigmas = [math.sqrt(k * max_sigma / n_steps) if sqrt else k * max_sigma / n_steps
-                  for k in range(n_steps + 1)]
-        sums = StepSums(formatted, self.multiplies_by_inputs)
-        rows = max(1, rows_per_pass(formatted, internal_batch_size) // batch)
-        for chunk in row_slices(n_steps, rows):
-            k = chunk.stop - chunk.start
-            points, steps = self._steps(formatted, sigmas, chunk, grad_step)
-            outputs: List[Tensor] = []
-            grads = self.gradient_func(
-                checked_forward(self.forward_func, target, outputs),
-                tuple(p.reshape(k * batch, *p.shape[2:]).requires_grad_() for p in points),
-                _expand_target(target, k),
-                None if args is None else _expand_additional_forward_args(args, k),
-            )
-            grads = tuple(g.view(k, batch, *g.shape[1:]) for g in grads)
-            where = torch.tensor(sigmas[chunk], dtype=torch.float64)[:, None].expand(-1, batch)
-            logits = _select_targets(outputs[-1].detach(), _expand_target(target, k))
-            for name, values in (("forward_func's outputs", logits.reshape(k, batch)),
-                                 *(("gradients of forward_func", g) for g in grads)):
-                check_finite(name, values, where, "on the blur path", "sigma")
-            if self.decision_weight:  # dF/da along the path, a = the path's fraction
-                rate = sum(torch.einsum("kbf,kbf->kb", flat_features(g, 2), flat_features(s, 2))
-                           for g, s in zip(grads, steps)) * n_steps
-                steps = tuple(s * rate.view(k, batch, *[1] * (s.dim() - 2)) for s in steps)
-            sums.add(grads, steps)
-        return _format_output(_is_tuple(inputs), sums.result())
-
-    @staticmethod
-    def _steps(inputs: Tuple[Tensor, ...], sigmas: List[float], chunk: slice,
-               grad_step: float) -> Tuple[Tuple[Tensor, ...], Tuple[Tensor, ...]]:
-        r"""The path points of the steps ``chunk`` and the path's step at each,
-        oriented from the blurred image to the input: ``(k, batch, *shape)``."""
-        points, steps = [], []
-        for x in inputs:
-            blurred = [gaussian_blur(x, sigmas[i]) for i in range(chunk.start, chunk.stop)]
-            moved = [(sigmas[i + 1] - sigmas[i]) * (
-                gaussian_blur(x, sigmas[i] + grad_step) - b) / grad_step
-                for i, b in zip(range(chunk.start, chunk.stop), blurred)]
-            points.append(torch.stack(blurred).to(x.dtype))
-            steps.append(-torch.stack(moved).to(x.dtype))
-        return tuple(points), tuple(steps)
+        sigmas = BlurSigmas(max_sigma, sqrt)
+        path = BlurPath(arguments, sigmas.top_sigma, grad_step)
+        return self._integrate(inputs, path, n_steps, sigmas, self.weight)
 
 
 class BlurIntegratedDecisionGradients(BlurIntegratedGradients):
@@ -201,4 +233,4 @@ class BlurIntegratedDecisionGradients(BlurIntegratedGradients):
     Arguments as :class:`BlurIntegratedGradients`.
     """
 
-    decision_weight = True
+    weight: Weight = DecisionWeight()

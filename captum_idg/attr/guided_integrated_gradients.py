@@ -5,7 +5,6 @@ from typing import Callable, List, Optional, Tuple
 
 import torch
 from captum._utils.common import (
-    _format_additional_forward_args,
     _format_output,
     _is_tuple,
     safe_div,
@@ -15,20 +14,16 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_idg._batching import row_slices, take_examples, take_forward_args
+from captum_idg._validation import (
+    MAX_SEQUENTIAL_STEPS,
+    check_finite,
+    check_real,
+    checked_forward,
+)
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StepSums
-from captum_idg.attr._validation import (
-    MAX_SEQUENTIAL_STEPS,
-    check_count,
-    check_finite,
-    check_forward_args,
-    check_real,
-    check_target,
-    checked_forward,
-    format_inputs_and_baselines,
-    warn_if_training,
-)
+from captum_idg.attr._intake import take_arguments
+from captum_idg.attr._path import StepSums, StraightLinePath, warn_no_change
 
 EPSILON = 1e-9
 
@@ -106,19 +101,13 @@ class GuidedIntegratedGradients(Attribution):
             **attributions** (*Tensor* or *tuple[Tensor, ...]*) of the shape
             of ``inputs``.
         """
-        warn_if_training(self.forward_func)
-        formatted_inputs, formatted_baselines = format_inputs_and_baselines(
-            inputs, baselines
-        )
-        check_count("n_steps", n_steps, 1, MAX_SEQUENTIAL_STEPS)
+        arguments = take_arguments(
+            self.forward_func, inputs, baselines, target, additional_forward_args,
+            internal_batch_size, n_steps, minimum_steps=1, maximum_steps=MAX_SEQUENTIAL_STEPS)
         check_real("fraction", fraction, 0.0, 1.0, low_open=True)
         check_real("max_dist", max_dist, 0.0, 1.0)
-        if internal_batch_size is not None:
-            check_count("internal_batch_size", internal_batch_size, 1)
-        batch_size = formatted_inputs[0].shape[0]
-        check_target(target, batch_size)
-        args = _format_additional_forward_args(additional_forward_args)
-        check_forward_args(args, batch_size)
+        formatted_inputs, formatted_baselines = arguments.inputs, arguments.baselines
+        batch_size, args = arguments.batch_size, arguments.additional_forward_args
         shapes = [x.shape for x in formatted_inputs]
         dtype = formatted_inputs[0].dtype
         # the path's bookkeeping runs in float64, as PAIR's does; the model
@@ -126,6 +115,7 @@ class GuidedIntegratedGradients(Attribution):
         x_input = _flatten(formatted_inputs).double()
         x_baseline = _flatten(formatted_baselines).double()
         attributions = torch.zeros_like(x_input)
+        seen = torch.zeros(batch_size, dtype=torch.bool, device=x_input.device)
         for rows in row_slices(batch_size, internal_batch_size):
 
             def grad_func(x: Tensor, step: int, rows: slice = rows) -> Tensor:
@@ -135,7 +125,12 @@ class GuidedIntegratedGradients(Attribution):
             sums = StepSums((x_input[rows],), self.multiplies_by_inputs)
             guided_ig_path(x_input[rows], x_baseline[rows], grad_func, n_steps, fraction,
                            max_dist, sums)
-            attributions[rows] = sums.result()[0]
+            attributions[rows], seen[rows] = sums.result()[0], sums.seen
+        if not seen.all():  # did the output change on the paths whose samples saw none?
+            unseen = (~seen).nonzero().flatten()
+            ends = StraightLinePath.of(arguments).select(unseen).logits(
+                self.forward_func, torch.tensor([[0.0], [1.0]], dtype=dtype).expand(2, len(unseen)))
+            warn_no_change(torch.zeros_like(seen).index_put((unseen,), ends[0] != ends[1]))
         attributions = attributions.to(dtype)
         return _format_output(_is_tuple(inputs), _unflatten(attributions, shapes))
 

@@ -10,8 +10,8 @@ from torch import Tensor
 
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StepSums, StraightLinePath, flat_features
-from captum_idg.attr._validation import warn_if_training
+from captum_idg.attr._intake import take_arguments
+from captum_idg.attr._path import StepSums, StraightLinePath, flat_features, warn_no_change
 from captum_idg.attr.schedules import riemann_schedule
 
 
@@ -86,11 +86,9 @@ class ImportantDirectionGradientIntegration(Attribution):
         Returns:
             **attributions** or 2-element tuple of **attributions**, **delta**.
         """
-        warn_if_training(self.forward_func)
-        path = StraightLinePath.from_arguments(
-            inputs, baselines, target, additional_forward_args, n_steps,
-            internal_batch_size,
-        )
+        path = StraightLinePath.of(take_arguments(
+            self.forward_func, inputs, baselines, target, additional_forward_args,
+            internal_batch_size, n_steps))
         x = path.inputs[0]
         starts = riemann_schedule("riemann_left", n_steps, path.batch_size, x.dtype, x.device)[0]
         sums = StepSums(path.inputs, self.multiplies_by_inputs)
@@ -108,6 +106,7 @@ class ImportantDirectionGradientIntegration(Attribution):
         end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1])) * moves
         self._add_segments(sums, last[0], end_logit - last[1])
         attributions = sums.result()
+        warn_no_change(~sums.seen & (end_logit[0] != start_logit))
         formatted = _format_output(_is_tuple(inputs), attributions)
         if return_convergence_delta:
             total = sum(flat_features(t, 1).sum(dim=1) for t in attributions)

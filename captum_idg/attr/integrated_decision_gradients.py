@@ -7,9 +7,9 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StraightLinePath
-from captum_idg.attr._path_attribution import PathIntegralAttribution, Schedule
-from captum_idg.attr.schedules import RIEMANN_METHODS, reference_schedule
+from captum_idg.attr._path_attribution import PathIntegralAttribution
+from captum_idg.attr._path_integral import AuthorsDecisionWeight, DecisionWeight
+from captum_idg.attr.schedules import RIEMANN_METHODS
 
 
 class IntegratedDecisionGradients(PathIntegralAttribution):
@@ -102,9 +102,11 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             >>> # the authors' algorithm, to reproduce the paper
             >>> attribution = idg.attribute(input, target=3, method="reference")
         """
-        return self._attribute_along_path(
-            inputs, baselines, target, additional_forward_args, n_steps, method,
-            internal_batch_size, return_convergence_delta, n_probe_steps, rescale, tolerance,
+        weight = AuthorsDecisionWeight() if method == "reference" else DecisionWeight()
+        return self._along_straight_line(
+            inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
+            return_convergence_delta, self._sampler(method, n_probe_steps), weight, tolerance,
+            rescale,
         )
 
     def compute_convergence_delta(self, *args: Any, **kwargs: Any) -> Tensor:
@@ -117,24 +119,3 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
         Arguments as in Captum's ``GradientAttribution.compute_convergence_delta``.
         """
         return super().compute_convergence_delta(*args, **kwargs)
-
-    def _schedule(
-        self, path: StraightLinePath, method: str, n_steps: int, n_probe_steps: Optional[int]
-    ) -> Schedule:
-        if method != "reference":
-            return super()._schedule(path, method, n_steps, n_probe_steps)
-        if n_probe_steps not in (None, n_steps):
-            raise ValueError(
-                f"n_probe_steps: the reference schedule probes n_steps={n_steps} points, "
-                f"got n_probe_steps={n_probe_steps}"
-            )
-        grid, logits = self._probe(path, n_steps)
-        alphas, weights = reference_schedule(logits, n_steps)
-        return Schedule(method, alphas, weights, grid, logits)
-
-    def _coefficients(
-        self, schedule: Schedule, steps: slice, rate: Tensor, slope: Tensor
-    ) -> Tensor:
-        if schedule.method == "reference":  # finite differences, the sum divided by N
-            return schedule.weights[steps] * slope / schedule.alphas.shape[0]
-        return schedule.weights[steps] * rate

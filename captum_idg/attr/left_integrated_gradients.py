@@ -1,25 +1,16 @@
 """Left-IG: Integrated Gradients over the unsaturated left part of the path."""
 
-import warnings
 from typing import Any, Optional, Tuple, Union
 
-import torch
-from captum._utils.common import safe_div
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
 
+from captum_idg._validation import check_choice, check_real
 from captum_idg.attr._docs import documented
-from captum_idg.attr._path import StraightLinePath
-from captum_idg.attr._path_attribution import PathIntegralAttribution, Schedule
-from captum_idg.attr._validation import check_choice, check_real
-from captum_idg.attr.schedules import (
-    RIEMANN_METHODS,
-    SATURATION_RULES,
-    adaptive_schedule,
-    riemann_schedule,
-    saturation_point,
-)
+from captum_idg.attr._path_attribution import PathIntegralAttribution
+from captum_idg.attr._path_integral import PathWeight, SaturationCut
+from captum_idg.attr.schedules import SATURATION_RULES
 
 
 class LeftIntegratedGradients(PathIntegralAttribution):
@@ -103,10 +94,11 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         """
         check_choice("threshold_type", threshold_type, SATURATION_RULES)
         check_real("threshold", threshold, 0.0, 1.0, low_open=True)
-        return self._attribute_along_path(
-            inputs, baselines, target, additional_forward_args, n_steps, method,
-            internal_batch_size, return_convergence_delta, n_probe_steps,
-            threshold=threshold, threshold_type=threshold_type,
+        sampler = SaturationCut(self._sampler(method, None), threshold, threshold_type,
+                                n_probe_steps)
+        return self._along_straight_line(
+            inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
+            return_convergence_delta, sampler, PathWeight(),
         )
 
     def compute_convergence_delta(self, *args: Any, **kwargs: Any) -> Tensor:
@@ -119,43 +111,3 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         in Captum's ``GradientAttribution.compute_convergence_delta``.
         """
         return super().compute_convergence_delta(*args, **kwargs)
-
-    def _schedule(  # type: ignore[override]
-        self,
-        path: StraightLinePath,
-        method: str,
-        n_steps: int,
-        n_probe_steps: Optional[int],
-        threshold: float,
-        threshold_type: str,
-    ) -> Schedule:
-        grid, logits = self._probe(path, n_probe_steps or n_steps)
-        cut = saturation_point(logits, threshold, threshold_type)
-        at_baseline = (cut == 0).nonzero().flatten().tolist()
-        if at_baseline:
-            warnings.warn(
-                f"the baseline of examples {at_baseline} already reaches the threshold: "
-                "Left-IG keeps the first probe interval there, as the IDG authors' code does",
-                UserWarning,
-                stacklevel=5,
-            )
-            cut = cut.clamp(min=float(grid[1, 0]))
-        if method in RIEMANN_METHODS:
-            x = path.inputs[0]
-            alphas, weights = riemann_schedule(method, n_steps, path.batch_size, x.dtype, x.device)
-        else:  # adaptive on [0, a*], from the probe points below a* and F(a*)
-            inside = grid <= cut
-            at_cut = _interpolated(grid, logits, cut)
-            alphas, weights = adaptive_schedule(
-                torch.where(inside, grid / cut, 1.0), torch.where(inside, logits, at_cut), n_steps
-            )
-        return Schedule(method, alphas * cut, weights * cut, grid, logits, end=cut)
-
-
-def _interpolated(grid: Tensor, logits: Tensor, at: Tensor) -> Tensor:
-    r"""The logits ``(M, batch)`` on ``grid`` linearly interpolated at ``at`` ``(batch,)``."""
-    high = (grid < at).sum(dim=0).clamp(1, len(grid) - 1)[None]
-    low = high - 1
-    g0, g1 = grid.gather(0, low)[0], grid.gather(0, high)[0]
-    f0, f1 = logits.gather(0, low)[0], logits.gather(0, high)[0]
-    return f0 + (f1 - f0) * safe_div(at - g0, g1 - g0)

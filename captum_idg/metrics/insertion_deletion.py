@@ -27,7 +27,7 @@ from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
 from captum_idg._batching import row_slices, take_forward_args
-from captum_idg.attr._validation import (
+from captum_idg._validation import (
     check_choice,
     check_finite,
     check_output,

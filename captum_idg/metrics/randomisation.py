@@ -22,7 +22,7 @@ from captum._utils.common import safe_div
 from captum._utils.typing import TargetType
 from torch import Tensor, nn
 
-from captum_idg.attr._validation import check_count
+from captum_idg._validation import check_count
 
 Explain = Callable[[Tensor, TargetType], Tensor]
 

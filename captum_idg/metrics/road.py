@@ -26,7 +26,7 @@ from scipy.sparse import csc_matrix
 from scipy.sparse.linalg import spsolve
 from torch import Tensor
 
-from captum_idg.attr._validation import check_finite, check_real
+from captum_idg._validation import check_finite, check_real
 from captum_idg.metrics.insertion_deletion import (
     Score,
     check_images,

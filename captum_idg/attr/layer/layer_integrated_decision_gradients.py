@@ -7,7 +7,6 @@ from typing import Any, Callable, Dict, List, Optional, Tuple, Union
 import torch
 from captum._utils.common import (
     _extract_device,
-    _format_additional_forward_args,
     _format_outputs,
 )
 from captum._utils.gradient import _forward_layer_eval
@@ -18,14 +17,12 @@ from torch import Tensor
 from torch.nn import Module
 from torch.nn.parallel.scatter_gather import scatter
 
-from captum_idg.attr._docs import documented
-from captum_idg.attr._path import summed_gradients
-from captum_idg.attr._validation import (
+from captum_idg._validation import (
     add_note,
-    check_forward_args,
-    format_inputs_and_baselines,
-    warn_if_training,
 )
+from captum_idg.attr._docs import documented
+from captum_idg.attr._intake import take_arguments
+from captum_idg.attr._path import summed_gradients
 from captum_idg.attr.integrated_decision_gradients import IntegratedDecisionGradients
 
 LayerAttributions = Union[Tensor, Tuple[Tensor, ...], List[Union[Tensor, Tuple[Tensor, ...]]]]
@@ -113,12 +110,11 @@ class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
             several inputs or outputs, a list if ``layer`` is a list), or with
             **delta** as IDG returns it.
         """
-        warn_if_training(self.forward_func)
-        model_inputs, model_baselines = format_inputs_and_baselines(
-            inputs, baselines, integer_inputs=True
-        )
-        args = _format_additional_forward_args(additional_forward_args)
-        check_forward_args(args, model_inputs[0].shape[0])
+        arguments = take_arguments(self.forward_func, inputs, baselines, target,
+                                   additional_forward_args, internal_batch_size, n_steps,
+                                   integer_inputs=True)
+        model_inputs, model_baselines = arguments.inputs, arguments.baselines
+        args = arguments.additional_forward_args
         if self.device_ids is None:
             self.device_ids = getattr(self.forward_func, "device_ids", None)
         layer_inputs, counts = self._activations(model_inputs, args, attribute_to_layer_input)

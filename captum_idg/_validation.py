@@ -5,7 +5,6 @@ first forward pass; every message names the argument at fault.
 """
 
 import math
-import os
 import warnings
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -13,11 +12,6 @@ import torch
 from captum._utils.common import _format_tensor_into_tuples
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from torch import Tensor, nn
-
-# Bytes of model activations kept for the backward pass per byte of input row,
-# with a margin: a 224 x 224 EfficientNet-Lite0 row keeps about 150x its input
-# (85 MiB a row, measured as peak memory on the CPU).
-ACTIVATION_FACTOR = 256
 
 
 def format_inputs_and_baselines(
@@ -148,61 +142,6 @@ def check_choice(name: str, value: object, choices: Sequence[str]) -> str:
     if not isinstance(value, str) or value not in choices:
         raise ValueError(f"{name} must be one of {list(choices)}, got {value!r}")
     return value
-
-
-def check_steps_fit(
-    inputs: Tuple[Tensor, ...], n_steps: int, name: str = "n_steps"
-) -> None:
-    r"""
-    Raises if the bookkeeping of ``n_steps`` samples per example (points,
-    weights and logits, a few floats each; the passes themselves are split to
-    fit) would not fit in the device's memory: a clear error instead of the
-    allocator's. ``name`` is the argument that set ``n_steps``.
-    """
-    needed = n_steps * inputs[0].shape[0] * 8 * 8
-    available = device_memory(inputs[0].device)
-    if available is not None and needed > available:
-        raise ValueError(
-            f"{name}={n_steps} needs {needed / 2**30:.1f} GiB of schedule for "
-            f"{inputs[0].shape[0]} examples, more than the {available / 2**30:.1f} GiB "
-            f"free on {inputs[0].device}: lower {name}"
-        )
-
-
-def rows_per_pass(inputs: Tuple[Tensor, ...], internal_batch_size: Optional[int]) -> int:
-    r"""
-    Rows of path points per forward pass. An explicit ``internal_batch_size``
-    is honoured (but a pass holds at least one step of the whole batch).
-    None: as many rows as fit in a quarter of the device's free memory at
-    ``ACTIVATION_FACTOR`` bytes of activations per input byte, so that no
-    default call runs out of memory however large ``n_steps`` is.
-    """
-    batch_size = inputs[0].shape[0]
-    if internal_batch_size is not None:
-        return max(check_count("internal_batch_size", internal_batch_size, 1), batch_size)
-    row_bytes = sum(x[0].numel() * x.element_size() for x in inputs) * ACTIVATION_FACTOR
-    available = device_memory(inputs[0].device) or 2**32
-    return max(batch_size, int(available // 4 // max(row_bytes, 1)))
-
-
-def device_memory(device: torch.device) -> Optional[int]:
-    r"""Free memory of ``device`` in bytes, None where it cannot be read."""
-    if device.type == "cuda":
-        return torch.cuda.mem_get_info(device)[0]
-    if device.type == "cpu":
-        try:
-            with open("/proc/meminfo") as meminfo:
-                for line in meminfo:
-                    if line.startswith("MemAvailable:"):
-                        return int(line.split()[1]) * 1024
-        except OSError:
-            pass
-        if hasattr(os, "sysconf"):
-            try:
-                return os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_AVPHYS_PAGES")
-            except (ValueError, OSError):
-                return None
-    return None
 
 
 def check_target(target: TargetType, batch_size: int) -> None:

@@ -1,0 +1,478 @@
+"""The parts a path method is composed of: sampler, weight rule, stopping rule.
+
+A path method is ``sum_k c_k grad F(z(a_k)) * dz/da(a_k)`` on a
+:class:`~captum_idg.attr._path.Path` ``z``, and three small objects say the rest:
+
+- a :class:`Sampler` says where the samples ``a_k`` go and what their
+  quadrature weights ``w_k`` are: :class:`FixedRule` (Captum's rules),
+  :class:`Adaptive` (panels from a forward-only probe), :class:`AuthorsSchedule`
+  (the IDG authors' allocation) and :class:`SaturationCut` (any sampler on
+  ``[0, a*]``, Left-IG);
+- a :class:`Weight` gives each sample's coefficient ``c_k``: :class:`PathWeight`
+  (IG, ``w_k``), :class:`DecisionWeight` (IDG, ``w_k dF/da``) and
+  :class:`AuthorsDecisionWeight` (the IDG authors' finite differences);
+- a stopping rule runs them: :class:`FixedSteps` (one pass of ``n_steps``) or
+  :class:`Tolerance` (rounds until the estimated error is small), with any
+  sampler.
+
+:class:`ModelOnPath` evaluates the model on the path for all of them, and
+:class:`Known` is what they know of the logit along it.
+"""
+
+import warnings
+from abc import ABC, abstractmethod
+from dataclasses import dataclass
+from typing import Callable, Optional, Tuple
+
+import torch
+from captum._utils.common import safe_div
+from torch import Tensor
+
+from captum_idg._batching import Index, check_steps_fit
+from captum_idg._validation import check_count
+from captum_idg.attr._path import Path
+from captum_idg.attr.schedules import (
+    adaptive_schedule,
+    default_probe_steps,
+    reference_schedule,
+    refinement_points,
+    riemann_schedule,
+    saturation_point,
+)
+
+PROBE_ROUNDS = 2  # probe refinement rounds of adaptive sampling (see refinement_points)
+FIRST_ROUND = 8  # gradient evaluations of the first round of tolerance mode
+
+
+@dataclass
+class Schedule:
+    r"""Where to sample: ``alphas`` and quadrature ``weights``, each ``(n_steps, batch)``."""
+
+    alphas: Tensor
+    weights: Tensor
+
+
+@dataclass
+class PathSums:
+    r"""What one pass over a schedule gives, per example: the attributions
+    ``sum_k c_k g_k dz_k`` (global or local, see the path's sums),
+    ``sum_k w_k dF/da(a_k)``, ``sum_k c_k dF/da(a_k)`` and the logits at the
+    samples ``(n_steps, batch)`` (None where several rounds were put together)."""
+
+    attributions: Tuple[Tensor, ...]
+    rate_integral: Tensor
+    weighted_rate: Tensor
+    logits: Optional[Tensor] = None
+
+
+@dataclass
+class RefinementReport:
+    r"""
+    What tolerance mode did, per example (all ``(batch,)``):
+    ``evaluations``, the gradient evaluations (forward and backward);
+    ``probe_evaluations``, the forward passes without grad;
+    ``estimated_error``, ``|delta| / total variation of F`` on the path;
+    ``converged``, whether that estimate met the tolerance.
+    """
+
+    evaluations: Tensor
+    probe_evaluations: Tensor
+    estimated_error: Tensor
+    converged: Tensor
+
+
+@dataclass
+class Known:
+    r"""
+    The logit known along the path, per example: ``logits`` at the sorted
+    points ``grid`` (each ``(M, batch)``, None before any is known), and the
+    upper limit ``end`` ``(batch,)`` of the integral (None: 1).
+    """
+
+    grid: Optional[Tensor] = None
+    logits: Optional[Tensor] = None
+    end: Optional[Tensor] = None
+
+    def merged(self, points: Tensor, logits: Tensor) -> "Known":
+        r"""With the logits at ``points`` ``(k, batch)`` added."""
+        if self.grid is None:
+            grid, order = points.sort(dim=0)
+            return Known(grid, logits.gather(0, order), self.end)
+        grid, order = torch.cat([self.grid, points.to(self.grid.dtype)]).sort(dim=0)
+        both = torch.cat([self.logits, logits.to(self.logits.dtype)]).gather(0, order)
+        return Known(grid, both, self.end)
+
+    def select(self, index: Index) -> "Known":
+        r"""What is known of the examples ``index``."""
+        pick = lambda t: None if t is None else t[..., index]  # noqa: E731
+        return Known(pick(self.grid), pick(self.logits), pick(self.end))
+
+    def with_endpoints(self, model: "ModelOnPath") -> "Known":
+        r"""With ``F`` at ``0`` and at ``end`` known (one forward pass if not)."""
+        like = model.like()
+        end = torch.ones(model.path.batch_size, **like) if self.end is None else self.end
+        have = (False, False) if self.grid is None else (
+            bool((self.grid[0] == 0).all()), bool((self.grid == end).any(dim=0).all()))
+        missing = [point for point, known in zip((torch.zeros_like(end), end), have) if not known]
+        if not missing:
+            return self
+        points = torch.stack(missing)
+        return self.merged(points, model.logits(points))
+
+    def endpoints(self) -> Tuple[Tensor, Tensor]:
+        r"""``(F(0), F(end))`` per example, once :meth:`with_endpoints` put them in."""
+        assert self.grid is not None and self.logits is not None
+        last = self._inside().sum(dim=0, keepdim=True) - 1
+        return self.logits[0], self.logits.gather(0, last)[0]
+
+    def variation(self) -> Tensor:
+        r"""Total variation of the known logits on ``[0, end]`` per example."""
+        assert self.grid is not None and self.logits is not None
+        inside = self._inside()
+        jumps = self.logits.diff(dim=0).abs()
+        return torch.where(inside[1:], jumps, 0.0).sum(dim=0)
+
+    def _inside(self) -> Tensor:
+        return self.grid <= (1.0 if self.end is None else self.end)
+
+
+class ModelOnPath:
+    r"""
+    The model evaluated along a path: forward-only logits for samplers
+    (:meth:`logits`, counted per example in ``probes``) and the gradient
+    passes of a schedule summed under a weight rule (:meth:`sums`).
+    """
+
+    def __init__(
+        self,
+        forward_func: Callable,
+        gradient_func: Callable,
+        path: Path,
+        multiply_by_inputs: bool,
+        probes: Optional[Tensor] = None,
+        index: Optional[Tensor] = None,
+    ) -> None:
+        self.forward_func = forward_func
+        self.gradient_func = gradient_func
+        self.path = path
+        self.multiply_by_inputs = multiply_by_inputs
+        device = path.inputs[0].device
+        self.probes = torch.zeros(path.batch_size, dtype=torch.long, device=device) \
+            if probes is None else probes
+        self.index = torch.arange(path.batch_size, device=device) if index is None else index
+
+    def like(self) -> dict:
+        r"""dtype and device of the path's schedules."""
+        return dict(dtype=self.path.schedule_dtype, device=self.path.inputs[0].device)
+
+    def select(self, index: Tensor) -> "ModelOnPath":
+        r"""The model on the paths of the examples ``index`` only."""
+        return ModelOnPath(self.forward_func, self.gradient_func, self.path.select(index),
+                           self.multiply_by_inputs, self.probes, self.index[index])
+
+    def logits(self, alphas: Tensor) -> Tensor:
+        r"""Forward-only target logits at ``alphas`` ``(k, batch)``."""
+        self.probes[self.index] += alphas.shape[0]
+        return self.path.logits(self.forward_func, alphas)
+
+    def uniform_logits(self, n_points: int) -> Known:
+        r"""The logits on ``linspace(0, 1, n_points)``."""
+        check_steps_fit(self.path.inputs, n_points, "n_probe_steps")
+        grid = torch.linspace(0, 1, n_points, **self.like())
+        grid = grid[:, None].expand(-1, self.path.batch_size)
+        return Known(grid, self.logits(grid))
+
+    def sums(self, schedule: Schedule, weight: "Weight") -> PathSums:
+        r"""Runs the gradient passes of ``schedule`` and sums them under ``weight``."""
+        alphas = schedule.alphas
+        sums = self.path.sums(self.multiply_by_inputs)
+        rate_integral = torch.zeros_like(alphas[0])
+        weighted_rate = torch.zeros_like(alphas[0])
+        logits = torch.zeros_like(alphas)
+        for steps, grads, chunk_logits in self.path.gradients(
+            self.gradient_func, self.forward_func, alphas
+        ):
+            logits[steps] = chunk_logits
+            derivative = self.path.derivative(alphas[steps])
+            rate = self.path.rate_of_change(grads, derivative)
+            coefficients = weight(schedule, steps, rate, logits)
+            sums.add_samples(coefficients, grads, derivative)
+            rate_integral += (schedule.weights[steps] * rate).sum(dim=0)
+            weighted_rate += (coefficients * rate).sum(dim=0)
+        return PathSums(sums.result(), rate_integral, weighted_rate, logits)
+
+
+# Samplers -----------------------------------------------------------------
+
+
+class Sampler(ABC):
+    r"""Where a path integral samples. :meth:`start` reads what the sampler
+    needs before the first samples (nothing, or a probe); :meth:`place`
+    turns what is known into a schedule of ``n_steps`` samples."""
+
+    def start(self, model: ModelOnPath, n_steps: int) -> Known:
+        return Known()
+
+    @abstractmethod
+    def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
+        ...
+
+
+@dataclass
+class FixedRule(Sampler):
+    r"""A fixed rule, the same for every example (see
+    :func:`~captum_idg.attr.schedules.riemann_schedule`)."""
+
+    method: str
+
+    def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
+        return Schedule(*riemann_schedule(self.method, n_steps, model.path.batch_size,
+                                          **model.like()))
+
+
+@dataclass
+class Adaptive(Sampler):
+    r"""
+    Adaptive sampling: a probe of ``n_probe_steps`` points (None: see
+    :func:`~captum_idg.attr.schedules.default_probe_steps`), up to
+    ``PROBE_ROUNDS`` rounds of :func:`~captum_idg.attr.schedules.refinement_points`
+    where the logit jumps (one batched pass each), then Gauss-Legendre panels
+    placed on everything known (:func:`~captum_idg.attr.schedules.adaptive_schedule`).
+    """
+
+    n_probe_steps: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _check_probe_steps(self.n_probe_steps)
+
+    def start(self, model: ModelOnPath, n_steps: int) -> Known:
+        known = model.uniform_logits(self.n_probe_steps or default_probe_steps(n_steps))
+        for _ in range(PROBE_ROUNDS):
+            new = refinement_points(known.grid, known.logits, n_steps)
+            if new is None:
+                break
+            new = new.to(known.grid.dtype)
+            known = known.merged(new, model.logits(new))
+        return known
+
+    def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
+        return Schedule(*adaptive_schedule(known.grid, known.logits, n_steps))
+
+
+class AuthorsSchedule(Sampler):
+    r"""The IDG authors' released schedule on a probe of ``n_steps`` uniform
+    points (see :func:`~captum_idg.attr.schedules.reference_schedule`)."""
+
+    def start(self, model: ModelOnPath, n_steps: int) -> Known:
+        return model.uniform_logits(n_steps)
+
+    def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
+        if not _is_uniform(known, n_steps):  # a later round of tolerance mode
+            known = model.uniform_logits(n_steps)
+        return Schedule(*reference_schedule(known.logits, n_steps))
+
+
+def _check_probe_steps(n_probe_steps: Optional[int]) -> None:
+    if n_probe_steps is not None:
+        check_count("n_probe_steps", n_probe_steps, 2)
+
+
+def _is_uniform(known: Known, n_points: int) -> bool:
+    r"""Whether ``known`` is the logits on ``linspace(0, 1, n_points)`` exactly."""
+    if known.grid is None or known.grid.shape[0] != n_points or known.end is not None:
+        return False
+    grid = torch.linspace(0, 1, n_points, dtype=known.grid.dtype, device=known.grid.device)
+    return bool((known.grid == grid[:, None]).all())
+
+
+@dataclass
+class SaturationCut(Sampler):
+    r"""
+    ``inner`` on ``[0, a*]``, ``a*`` the point where the logit saturates (see
+    :func:`~captum_idg.attr.schedules.saturation_point`), found on a probe of
+    ``n_probe_steps`` points (None: ``n_steps``). ``inner`` places its
+    samples from what is known below ``a*`` (rescaled to ``[0, 1]``).
+    """
+
+    inner: Sampler
+    threshold: float
+    rule: str
+    n_probe_steps: Optional[int] = None
+
+    def __post_init__(self) -> None:
+        _check_probe_steps(self.n_probe_steps)
+
+    def start(self, model: ModelOnPath, n_steps: int) -> Known:
+        known = model.uniform_logits(self.n_probe_steps or n_steps)
+        cut = saturation_point(known.logits, self.threshold, self.rule)
+        at_baseline = (cut == 0).nonzero().flatten().tolist()
+        if at_baseline:
+            warnings.warn(
+                f"the baseline of examples {at_baseline} already reaches the threshold: "
+                "Left-IG keeps the first probe interval there, as the IDG authors' code does",
+                UserWarning,
+                stacklevel=2,
+            )
+            cut = cut.clamp(min=float(known.grid[1, 0]))
+        return Known(known.grid, known.logits, cut)
+
+    def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
+        cut = known.end
+        inside = known.grid <= cut
+        at_cut = _interpolated(known.grid, known.logits, cut)
+        scaled = Known(torch.where(inside, known.grid / cut, 1.0),
+                       torch.where(inside, known.logits, at_cut))
+        schedule = self.inner.place(model, scaled, n_steps)
+        return Schedule(schedule.alphas * cut, schedule.weights * cut)
+
+
+def _interpolated(grid: Tensor, logits: Tensor, at: Tensor) -> Tensor:
+    r"""The logits ``(M, batch)`` on ``grid`` linearly interpolated at ``at`` ``(batch,)``."""
+    high = (grid < at).sum(dim=0).clamp(1, len(grid) - 1)[None]
+    low = high - 1
+    g0, g1 = grid.gather(0, low)[0], grid.gather(0, high)[0]
+    f0, f1 = logits.gather(0, low)[0], logits.gather(0, high)[0]
+    return f0 + (f1 - f0) * safe_div(at - g0, g1 - g0)
+
+
+# Weight rules -------------------------------------------------------------
+
+
+class Weight(ABC):
+    r"""The coefficient ``c_k`` ``(k, batch)`` of each gradient sample of the
+    samples ``steps`` of ``schedule``: ``rate`` is ``dF/da`` there (exact,
+    from the gradient), ``logits`` the logits at the samples so far."""
+
+    @abstractmethod
+    def __call__(self, schedule: Schedule, steps: slice, rate: Tensor, logits: Tensor) -> Tensor:
+        ...
+
+
+class PathWeight(Weight):
+    r"""IG: the quadrature weight ``w_k``."""
+
+    def __call__(self, schedule: Schedule, steps: slice, rate: Tensor, logits: Tensor) -> Tensor:
+        return schedule.weights[steps]
+
+
+class DecisionWeight(Weight):
+    r"""IDG: ``w_k dF/da(a_k)``, the importance factor times the quadrature weight."""
+
+    def __call__(self, schedule: Schedule, steps: slice, rate: Tensor, logits: Tensor) -> Tensor:
+        return schedule.weights[steps] * rate
+
+
+class AuthorsDecisionWeight(Weight):
+    r"""The IDG authors' importance factor: ``w_k`` times the backward finite
+    difference of consecutive samples' logits (0 for the first), the sum
+    divided by the number of samples."""
+
+    def __call__(self, schedule: Schedule, steps: slice, rate: Tensor, logits: Tensor) -> Tensor:
+        alphas = schedule.alphas
+        start = max(steps.start, 1)
+        slope = torch.zeros_like(alphas[steps])
+        rise = logits[start:steps.stop] - logits[start - 1:steps.stop - 1]
+        run = alphas[start:steps.stop] - alphas[start - 1:steps.stop - 1]
+        slope[start - steps.start:] = torch.where(run != 0, safe_div(rise, run), 0.0)
+        return schedule.weights[steps] * slope / alphas.shape[0]
+
+
+# Stopping rules -----------------------------------------------------------
+
+
+@dataclass
+class Integral:
+    r"""A stopping rule's result: the sums, what is known of the logit
+    (including ``F`` at both ends where the rule needed them), and the
+    :class:`RefinementReport` of tolerance mode (None otherwise)."""
+
+    sums: PathSums
+    known: Known
+    report: Optional[RefinementReport] = None
+
+
+@dataclass
+class FixedSteps:
+    r"""One pass of ``n_steps`` samples."""
+
+    n_steps: int
+
+    def run(self, model: ModelOnPath, sampler: Sampler, weight: Weight) -> Integral:
+        known = sampler.start(model, self.n_steps)
+        return Integral(model.sums(sampler.place(model, known, self.n_steps), weight), known)
+
+
+@dataclass
+class Tolerance:
+    r"""
+    Rounds of ``FIRST_ROUND`` samples, then twice as many as the round before
+    (at most what is left of ``n_steps``), each one batched pass over the
+    examples still refining. Each round's schedule comes from everything
+    known so far (the probe's logits and those of all earlier samples), so
+    an adaptive sampler places it better than the last; it replaces the last
+    round's estimate. From the second round on, an example stops when both
+    its round's ``|delta|`` (the error of the quadrature of ``dF/da``)
+    relative to the total variation of ``F`` along the known points, and the
+    relative change of ``sum_k c_k dF/da(a_k)`` since the last round, are at
+    most ``tolerance``. The second estimates the last round's error, so it
+    errs on the safe side; the first alone can be met by luck with few samples.
+    """
+
+    n_steps: int
+    tolerance: float
+
+    def run(self, model: ModelOnPath, sampler: Sampler, weight: Weight) -> Integral:
+        first = min(FIRST_ROUND, self.n_steps)
+        known = sampler.start(model, first).with_endpoints(model)
+        start, stop = known.endpoints()
+        change = stop - start
+        batch = model.path.batch_size
+        results: Optional[list] = None
+        rate_integral, weighted_rate = torch.zeros_like(change), torch.zeros_like(change)
+        error = torch.zeros_like(change)
+        evaluations = torch.zeros(batch, dtype=torch.long, device=change.device)
+        active = torch.arange(batch, device=change.device)
+        round_model, round_known = model, known
+        used, size = 0, first
+        while True:
+            schedule = sampler.place(round_model, round_known, size)
+            sums = round_model.sums(schedule, weight)
+            if results is None:
+                results = [torch.zeros_like(a) for a in sums.attributions]
+            evaluations[active] += size
+            used += size
+            round_known = round_known.merged(schedule.alphas, sums.logits)
+            error[active] = _relative(sums.rate_integral - change[active],
+                                      round_known.variation())
+            if used > size:  # from the second round on, the change since the last counts too
+                error[active] = torch.maximum(error[active], _relative(
+                    sums.weighted_rate - weighted_rate[active], sums.weighted_rate))
+            for result, attribution in zip(results, sums.attributions):
+                result[active] = attribution
+            rate_integral[active], weighted_rate[active] = sums.rate_integral, sums.weighted_rate
+            refining = (error[active] > self.tolerance) | (used == size)  # always two rounds
+            size, previous = min(2 * size, self.n_steps - used), size
+            if not refining.any() or size <= previous:
+                break
+            keep = refining.nonzero().flatten()
+            round_model, round_known = round_model.select(keep), round_known.select(keep)
+            active = active[keep]
+        converged = (error <= self.tolerance) & (evaluations > first)
+        if not converged.all():
+            missed = converged.logical_not().nonzero().flatten().tolist()
+            warnings.warn(
+                f"tolerance={self.tolerance} not met within n_steps={self.n_steps} for examples "
+                f"{missed}: estimated errors {[float(f'{error[i]:.3g}') for i in missed]}; "
+                "pass a larger n_steps",
+                UserWarning,
+                stacklevel=4,
+            )
+        report = RefinementReport(evaluations, model.probes.clone(), error, converged)
+        return Integral(PathSums(tuple(results), rate_integral, weighted_rate), known, report)
+
+
+def _relative(difference: Tensor, scale: Tensor) -> Tensor:
+    r"""``|difference| / |scale|``: 0 where both are 0, inf where only ``scale`` is."""
+    gap, scale = difference.abs(), scale.abs()
+    return torch.where(scale > 0, safe_div(gap, scale),
+                       torch.where(gap > 0, float("inf"), 0.0))
