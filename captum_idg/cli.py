@@ -273,18 +273,25 @@ def _method_list(text: str) -> List[str]:
     return check_methods([m.strip() for m in text.split(",") if m.strip()])
 
 
-def _explain(args: argparse.Namespace) -> int:
+def _run(args: argparse.Namespace, entries: Any, models: List[str], methods: List[str],
+         **settings: Any) -> Any:
+    r"""The pipeline with the settings every command shares from ``args``, and
+    the command's own ``settings`` on top."""
     from captum_idg.evaluation.pipeline import run
 
+    shared = dict(n_steps=args.n_steps, batch_size=args.batch_size, metrics=args.metrics,
+                  mprt_stages=args.mprt_stages, pixels_per_step=args.pixels_per_step,
+                  float16=args.float16, device=args.device, workers=args.workers,
+                  internal_batch_size=args.internal_batch_size)
+    return run(entries, models, methods, args.out, **{**shared, **settings})
+
+
+def _explain(args: argparse.Namespace) -> int:
     methods = _method_list(args.methods)
     entries = _entries(args)
-    summary = run(entries, [args.model], methods, args.out, n_steps=args.n_steps,
-                  batch_size=args.batch_size, metrics=args.metrics,
-                  mprt_stages=args.mprt_stages, pixels_per_step=args.pixels_per_step,
-                  keep_attributions=args.keep_attributions, float16=args.float16,
-                  correct_only=False, heatmaps=lambda model, image: args.out / f"{image}.png",
-                  device=args.device, workers=args.workers, lines=True,
-                  internal_batch_size=args.internal_batch_size)
+    summary = _run(args, entries, [args.model], methods,
+                   keep_attributions=args.keep_attributions, correct_only=False,
+                   heatmaps=lambda model, image: args.out / f"{image}.png", lines=True)
     if summary.resumed:
         print(f"resumed: {summary.resumed} maps were already in {args.out / 'results.csv'} "
               "(their pictures are there too)")
@@ -294,7 +301,6 @@ def _explain(args: argparse.Namespace) -> int:
 
 def _benchmark(args: argparse.Namespace) -> int:
     from captum_idg.evaluation.methods import ABLATION_EXTRA, BENCHMARK_METHODS
-    from captum_idg.evaluation.pipeline import run
 
     pixels_per_step = args.pixels_per_step
     if args.demo:
@@ -307,12 +313,8 @@ def _benchmark(args: argparse.Namespace) -> int:
     methods = _method_list(methods) + (list(ABLATION_EXTRA) if args.ablation or args.full
                                        else [])
     entries = _entries(args, views=args.views or args.full)
-    summary = run(entries, models, methods, args.out, n_steps=args.n_steps,
-                  batch_size=args.batch_size, metrics=args.metrics,
-                  mprt_stages=args.mprt_stages, pixels_per_step=pixels_per_step,
-                  keep_attributions=args.keep_attributions, float16=args.float16,
-                  heatmaps=not args.no_heatmaps, device=args.device, workers=args.workers,
-                  internal_batch_size=args.internal_batch_size)
+    summary = _run(args, entries, models, methods, pixels_per_step=pixels_per_step,
+                   keep_attributions=args.keep_attributions, heatmaps=not args.no_heatmaps)
     if not _main_rank():
         return 0
     for model, names in summary.skipped.items():
@@ -324,16 +326,10 @@ def _benchmark(args: argparse.Namespace) -> int:
 
 
 def _attribute(args: argparse.Namespace) -> int:
-    from captum_idg.evaluation.pipeline import run
-
     methods = _method_list(args.method)
     entries = _entries(args)
-    summary = run(entries, [args.model], methods, args.out, n_steps=args.n_steps,
-                  batch_size=args.batch_size, metrics=args.metrics,
-                  mprt_stages=args.mprt_stages, pixels_per_step=args.pixels_per_step,
-                  keep_attributions=True, float16=args.float16, correct_only=False,
-                  heatmaps=False, device=args.device, workers=args.workers,
-                  internal_batch_size=args.internal_batch_size)
+    summary = _run(args, entries, [args.model], methods, keep_attributions=True,
+                   correct_only=False, heatmaps=False)
     if _main_rank():
         skipped = sum(map(len, summary.skipped.values()))
         print(f"attributions of {summary.rows + summary.resumed} rows in {args.out} "
