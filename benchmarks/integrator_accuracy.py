@@ -8,6 +8,9 @@ each (a forward without grad costs about a third of a forward and backward).
 - ``--suite``: float64 models of ``captum_idg.testing.saturating_suite`` (logistic
   gates anywhere on the path, two-gate staircases, softplus MLPs, tanh nets),
   reference: 20 000 midpoint samples of the exact integrand.
+- ``--suite --fresh``: the families of ``captum_idg.testing.fresh_suite`` (deep
+  softplus nets with large weights, single sharp gates, ReLU MLPs, residual
+  SiLU MLPs), which the adaptive defaults were not built on; same reference.
 - ``--photos``: the scikit-image photos with EfficientNet-Lite0/1, reference:
   1024 midpoint steps (float32, as the models run).
 
@@ -36,7 +39,13 @@ from torch import Tensor, nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients  # noqa: E402
-from captum_idg.testing import KINDS, dense_path_reference, saturating_suite  # noqa: E402
+from captum_idg.testing import (  # noqa: E402
+    FRESH_KINDS,
+    KINDS,
+    dense_path_reference,
+    fresh_suite,
+    saturating_suite,
+)
 
 STEPS = (8, 16, 32, 64)
 TOLERANCES = (1e-2, 1e-3, 1e-4)
@@ -106,8 +115,9 @@ def measure(counting: Counting, x: Tensor, target: int, references: Dict[str, Te
                    evaluations=counting.grad_rows, probe=counting.probe_rows, seconds=seconds)
 
 
-def suite_cases(seed: int, count: int) -> Iterator[Tuple[Tuple, Counting, Tensor, int, Dict]]:
-    for i, case in enumerate(saturating_suite(seed, count)):
+def suite_cases(seed: int, count: int, fresh: bool = False
+                ) -> Iterator[Tuple[Tuple, Counting, Tensor, int, Dict]]:
+    for i, case in enumerate((fresh_suite if fresh else saturating_suite)(seed, count)):
         ig, idg = dense_path_reference(case.model, case.x, torch.zeros_like(case.x), case.target)
         yield ("suite", case.kind, f"{seed}-{i}"), Counting(case.model), case.x[None], \
             case.target, {"IG": ig, "IDG": idg}
@@ -170,7 +180,8 @@ def report(rows: List[Dict], suite: str) -> str:
     by: Dict[Tuple[str, int], Dict[str, Dict]] = {}
     for r in rows:
         by.setdefault((r["label"], r["n_steps"]), {})[(r["kind"], r["case"])] = r
-    kinds = sorted({r["kind"] for r in rows}, key=lambda k: (KINDS + (k,)).index(k))
+    kinds = sorted({r["kind"] for r in rows},
+                   key=lambda k: (KINDS + FRESH_KINDS + (k,)).index(k))
     lines = [f"{suite}: {len({(r['kind'], r['case']) for r in rows})} cases",
              f"{'method':20} {'n':>3} {'cost':>6} {'median':>8} {'p90':>8} "
              f"{'<=1.05 uniform':>14} {'<=GL*':>6} {'cosine':>7}  "
@@ -283,6 +294,8 @@ def plot(rows: List[Dict], suite: str, path: Path) -> None:
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     parser.add_argument("--suite", action="store_true", help="the saturating float64 models")
+    parser.add_argument("--fresh", action="store_true",
+                        help="with --suite: the fresh families (testing.fresh_suite)")
     parser.add_argument("--photos", action="store_true", help="EfficientNet-Lite on photos")
     parser.add_argument("--report", action="store_true", help="tables and plots only")
     parser.add_argument("--seed", type=int, default=11, help="suite seed (tuning used 0-5)")
@@ -298,7 +311,7 @@ def main() -> None:
     args = parser.parse_args()
     args.out.mkdir(parents=True, exist_ok=True)
     if args.suite:
-        collect(args.out, suite_cases(args.seed, args.cases), args.cases, args.cap)
+        collect(args.out, suite_cases(args.seed, args.cases, args.fresh), args.cases, args.cap)
     if args.photos:
         collect(args.out, photo_cases(args.models, args.reference_steps, args.photos_per_model),
                 args.photos_per_model * len(args.models), args.cap // 2)

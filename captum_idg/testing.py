@@ -8,12 +8,15 @@ logit per example (target 0) unless it says otherwise.
 
 import math
 from dataclasses import dataclass
-from typing import List, Sequence, Tuple
+from typing import Callable, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
 
 KINDS = ("gate", "stairs", "softplus", "tanh")
+# families the adaptive defaults were not first built on: deep softplus nets with
+# large weights, single sharp gates, ReLU MLPs, residual SiLU MLPs
+FRESH_KINDS = ("deep-softplus", "sharp-gate", "relu", "silu-residual")
 
 
 class SaturatingNet(nn.Module):
@@ -61,22 +64,33 @@ class LogisticGates(nn.Module):
 
 
 class SoftplusNet(nn.Module):
-    """One logit from a random MLP with softplus activations: smooth, moves
-    evenly along most paths (where a fixed rule is hard to beat)."""
+    """One logit from a random MLP: softplus activations of sharpness ``beta``
+    by default (smooth; with beta 2 and gain 1.5 it moves evenly along most
+    paths, where a fixed rule is hard to beat; a larger ``beta`` and ``gain``
+    give kinks), or any ``activation``; ``residual`` adds each hidden layer's
+    input to its output."""
 
-    def __init__(self, n_features: int, seed: int = 0, depth: int = 4, width: int = 32) -> None:
+    def __init__(self, n_features: int, seed: int = 0, depth: int = 4, width: int = 32,
+                 beta: float = 2.0, gain: float = 1.5,
+                 activation: Optional[Callable[[Tensor], Tensor]] = None,
+                 residual: bool = False) -> None:
         super().__init__()
         g = torch.Generator().manual_seed(seed)
         dims = [n_features] + [width] * depth + [1]
-        self.weights = [torch.randn(a, b, generator=g, dtype=torch.float64) * 1.5 / math.sqrt(a)
+        self.weights = [torch.randn(a, b, generator=g, dtype=torch.float64) * gain / math.sqrt(a)
                         for a, b in zip(dims, dims[1:])]
         self.biases = [torch.randn(b, generator=g, dtype=torch.float64) * 0.5 for b in dims[1:]]
+        self.activation = activation or (lambda t: nn.functional.softplus(t, beta=beta))
+        self.residual = residual
 
     def forward(self, z: Tensor) -> Tensor:
         for i, (w, b) in enumerate(zip(self.weights, self.biases)):
-            z = z @ w + b
+            hidden = z @ w + b
             if i < len(self.weights) - 1:
-                z = nn.functional.softplus(z, beta=2.0)
+                hidden = self.activation(hidden)
+                if self.residual and hidden.shape == z.shape:
+                    hidden = hidden + z
+            z = hidden
         return z
 
 
@@ -119,6 +133,35 @@ def saturating_suite(seed: int = 0, n_cases: int = 120, n_features: int = 10) ->
         else:
             model = SaturatingNet(n_features, 1, gain=(3, 6, 12, 24)[(i // 4) % 4],
                                   seed=case_seed)
+        cases.append(PathCase(kind, model, x, 0))
+    return cases
+
+
+def fresh_suite(seed: int = 0, n_cases: int = 120, n_features: int = 10) -> List[PathCase]:
+    """
+    ``n_cases`` random cases of the four ``FRESH_KINDS`` in turn: a softplus
+    MLP of depth 6 with beta 4 and large weights (gain 3); one logistic gate
+    of width 0.0003 to 0.003 of the path; a ReLU MLP of depth 4; a residual
+    SiLU MLP of depth 5. Different ``seed`` values give disjoint suites.
+    """
+    cases = []
+    for i in range(n_cases):
+        case_seed = 7_000_000 + seed * 100_000 + i
+        g = torch.Generator().manual_seed(case_seed)
+        x = torch.randn(n_features, generator=g, dtype=torch.float64)
+        kind = FRESH_KINDS[i % len(FRESH_KINDS)]
+        if kind == "deep-softplus":
+            model: nn.Module = SoftplusNet(n_features, case_seed, depth=6, beta=4.0, gain=3.0)
+        elif kind == "sharp-gate":
+            place = 0.05 + 0.9 * torch.rand(1, generator=g, dtype=torch.float64).item()
+            width = 10 ** (-3.5 + torch.rand(1, generator=g, dtype=torch.float64).item())
+            model = LogisticGates(x, [place], [width], [4.0], case_seed)
+        elif kind == "relu":
+            model = SoftplusNet(n_features, case_seed, depth=4, gain=2.0,
+                                activation=torch.relu)
+        else:
+            model = SoftplusNet(n_features, case_seed, depth=5, width=n_features, gain=1.5,
+                                activation=nn.functional.silu, residual=True)
         cases.append(PathCase(kind, model, x, 0))
     return cases
 

@@ -132,3 +132,42 @@ def test_bad_tolerance(bad, name):
     x = torch.randn(2, 6, dtype=torch.float64)
     with pytest.raises(ValueError, match=name):
         IntegratedDecisionGradients(model).attribute(x, target=0, **bad)
+
+
+def test_a_new_method_is_a_short_composition_of_the_parts():
+    # IDG's weight on Left-IG's cut, composed from the engine's parts, against the slow loop
+    from captum_idg.attr._path_attribution import PathIntegralAttribution
+    from captum_idg.attr._path_integral import DecisionWeight, FixedRule, SaturationCut
+    from captum_idg.attr.schedules import saturation_point
+
+    class LeftIDG(PathIntegralAttribution):
+        def attribute(self, inputs, target, n_steps):
+            sampler = SaturationCut(FixedRule("riemann_middle"), 0.9, "max")
+            return self._along_straight_line(inputs, None, target, None, n_steps, None, False,
+                                             sampler, DecisionWeight())
+
+    model = SaturatingNet(seed=1, gain=6)
+    x = torch.randn(2, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    target = model(x).argmax(dim=1)
+    ours = LeftIDG(model).attribute(x, target, 24)
+    for b in range(2):
+        t = int(target[b])
+        probe = model(torch.linspace(0, 1, 24, dtype=torch.float64)[:, None] * x[b])[:, t]
+        cut = float(saturation_point(probe[:, None].detach())[0])
+        expected = torch.zeros(6, dtype=torch.float64)
+        for k in range(24):
+            z = ((k + 0.5) / 24 * cut * x[b]).requires_grad_()
+            (g,) = torch.autograd.grad(model(z[None])[0, t], z)
+            expected += cut / 24 * float(g @ x[b]) * g
+        torch.testing.assert_close(ours[b], x[b] * expected)
+
+
+def test_the_fresh_families_are_reproducible_and_disjoint():
+    from captum_idg.testing import FRESH_KINDS, fresh_suite
+
+    a, b, other = fresh_suite(0, 8), fresh_suite(0, 8), fresh_suite(1, 8)
+    assert [c.kind for c in a] == list(FRESH_KINDS) * 2
+    for first, again, different in zip(a, b, other):
+        points = torch.linspace(0, 1, 5, dtype=torch.float64)[:, None] * first.x
+        torch.testing.assert_close(first.model(points), again.model(points))
+        assert not torch.equal(first.x, different.x)
