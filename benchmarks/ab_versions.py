@@ -1,0 +1,71 @@
+"""Time / Captum IG of two checkouts of this package, alternated, for before/after claims.
+
+``speed.py`` keeps the best of a few runs, which on a shared 2-core machine is
+good to about +-15%; a change to the engine needs finer figures. This script
+imports ``captum_idg`` from the checkout it is given, times Captum IG, IDG
+(adaptive and uniform) and adaptive IG interleaved ``--repeats`` times on a
+random-weight ResNet-18, and prints the median of each method's time over the
+median of IG's. Run it on the two checkouts in turn, several times:
+
+    git worktree add /tmp/before HEAD~1
+    for i in 1 2 3; do for repo in /tmp/before .; do
+        python benchmarks/ab_versions.py $repo --batch 1 --steps 16; done; done
+"""
+
+import argparse
+import statistics
+import sys
+import time
+import warnings
+from pathlib import Path
+
+
+def main() -> None:
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("checkout", type=Path, help="the folder that holds captum_idg/")
+    parser.add_argument("--batch", type=int, default=1)
+    parser.add_argument("--steps", type=int, default=16)
+    parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--repeats", type=int, default=15)
+    args = parser.parse_args()
+    sys.path.insert(0, str(args.checkout.resolve()))
+    import torch
+    import torchvision
+    from captum.attr import IntegratedGradients
+
+    import captum_idg
+    from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
+
+    if not captum_idg.__file__.startswith(str(args.checkout.resolve())):
+        raise SystemExit(f"captum_idg came from {captum_idg.__file__}, not {args.checkout}")
+    warnings.simplefilter("ignore")
+    torch.manual_seed(0)
+    model = torchvision.models.resnet18().eval()
+    x = torch.randn(args.batch, 3, args.size, args.size)
+    target = model(x).argmax(dim=1)
+    n = args.steps
+    calls = {
+        "IG": lambda: IntegratedGradients(model).attribute(
+            x, target=target, n_steps=n, method="riemann_middle"),
+        "IDG": lambda: IntegratedDecisionGradients(model).attribute(x, target=target, n_steps=n),
+        "IDG uniform": lambda: IntegratedDecisionGradients(model).attribute(
+            x, target=target, n_steps=n, method="riemann_middle"),
+        "Adaptive IG": lambda: AdaptiveIntegratedGradients(model).attribute(
+            x, target=target, n_steps=n),
+    }
+    times = {name: [] for name in calls}
+    for call in calls.values():  # warm-up
+        call()
+    for _ in range(args.repeats):
+        for name, call in calls.items():
+            start = time.perf_counter()
+            call()
+            times[name].append(time.perf_counter() - start)
+    ig = statistics.median(times["IG"])
+    ratios = " ".join(f"{name}={statistics.median(t) / ig:.3f}"
+                      for name, t in times.items() if name != "IG")
+    print(f"{args.checkout} batch {args.batch} steps {n} {ratios} IG={ig * 1e3:.0f}ms")
+
+
+if __name__ == "__main__":
+    main()
