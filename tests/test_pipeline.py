@@ -152,6 +152,32 @@ def _torchrun(images, out, sleep=0.0, ranks=2):
                             text=True, start_new_session=True)
 
 
+def _kill_with_workers(launcher):
+    """SIGKILL to torchrun and to its workers, which torch starts in sessions of their
+    own (a kill of torchrun's process group alone leaves them running and writing)."""
+    workers = _children(launcher.pid)
+    os.killpg(launcher.pid, signal.SIGKILL)
+    for pid in workers:
+        try:
+            os.killpg(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+    launcher.wait()
+
+
+def _children(pid):
+    """The processes whose parent is ``pid``, from /proc."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:  # it ended meanwhile
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
 def _same_rows(a, b):
     rows_a = {r.key: r for r in read_rows(a)}
     rows_b = {r.key: r for r in read_rows(b)}
@@ -188,8 +214,7 @@ def test_torchrun_ranks_equal_one_process_and_a_killed_run_resumes(tmp_path):
         if written >= 12:
             break
         time.sleep(0.2)
-    os.killpg(killed.pid, signal.SIGKILL)
-    killed.wait()
+    _kill_with_workers(killed)
     assert 0 < len(read_rows(tmp_path / "killed")) < 99
     resumed = subprocess.run([sys.executable, JOB, str(root), str(tmp_path / "killed")],
                              capture_output=True, text=True, timeout=600)  # now one rank

@@ -189,7 +189,10 @@ def merge_parts(out: Path) -> int:
     os.replace(partial, out / "skipped.csv")
     for path in parts:
         path.unlink()
-    (out / PARTS).rmdir()
+    try:
+        (out / PARTS).rmdir()
+    except OSError:  # a part written meanwhile, by a rank of a killed run: the next run merges it
+        pass
     return len(rows)
 
 
