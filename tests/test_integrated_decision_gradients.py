@@ -248,3 +248,13 @@ def test_reference_method_is_the_authors_algorithm(seed):
     for b in range(3):
         theirs = authors_idg(x[b], model, 24, baseline[0], int(target[b]))
         torch.testing.assert_close(ours[b], theirs, rtol=1e-4, atol=1e-6)
+
+
+def test_reference_probes_n_steps_points_and_refuses_another_probe():
+    model, x, target = saturating_case(0, batch=2)
+    idg = IntegratedDecisionGradients(model)
+    plain = idg.attribute(x, target=target, n_steps=12, method="reference")
+    same = idg.attribute(x, target=target, n_steps=12, method="reference", n_probe_steps=12)
+    torch.testing.assert_close(plain, same)
+    with pytest.raises(ValueError, match="n_probe_steps"):
+        idg.attribute(x, target=target, n_steps=12, method="reference", n_probe_steps=8)

@@ -74,15 +74,15 @@ class PathIntegralAttribution(Attribution):
     def has_convergence_delta(self) -> bool:
         return True
 
-    def _sampler(self, method: str, n_probe_steps: Optional[int]) -> Sampler:
+    def _sampler(self, method: str, n_steps: int, n_probe_steps: Optional[int]) -> Sampler:
         r"""The sampler that ``method`` names (one of :attr:`methods`)."""
         check_choice("method", method, self.methods)
         if method in RIEMANN_METHODS:
             return FixedRule(method)
         if method == "reference":
-            if n_probe_steps is not None:
+            if n_probe_steps not in (None, n_steps):
                 raise ValueError(
-                    "n_probe_steps: the reference schedule probes n_steps points, "
+                    f"n_probe_steps: the reference schedule probes n_steps={n_steps} points, "
                     f"got n_probe_steps={n_probe_steps}")
             return AuthorsSchedule()
         return Adaptive(n_probe_steps)

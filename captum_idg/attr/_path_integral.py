@@ -177,7 +177,6 @@ class ModelOnPath:
 
     def uniform_logits(self, n_points: int) -> Known:
         r"""The logits on ``linspace(0, 1, n_points)``."""
-        check_steps_fit(self.path.inputs, n_points, "n_probe_steps")
         grid = torch.linspace(0, 1, n_points, **self.like())
         grid = grid[:, None].expand(-1, self.path.batch_size)
         return Known(grid, self.logits(grid))
@@ -246,7 +245,8 @@ class Adaptive(Sampler):
         _check_probe_steps(self.n_probe_steps)
 
     def start(self, model: ModelOnPath, n_steps: int) -> Known:
-        known = model.uniform_logits(self.n_probe_steps or default_probe_steps(n_steps))
+        known = model.uniform_logits(
+            _probe_steps(model, self.n_probe_steps, default_probe_steps(n_steps)))
         for _ in range(PROBE_ROUNDS):
             new = refinement_points(known.grid, known.logits, n_steps)
             if new is None:
@@ -277,6 +277,15 @@ def _check_probe_steps(n_probe_steps: Optional[int]) -> None:
         check_count("n_probe_steps", n_probe_steps, 2)
 
 
+def _probe_steps(model: ModelOnPath, n_probe_steps: Optional[int], default: int) -> int:
+    r"""``n_probe_steps``, checked to fit in memory, or ``default`` (at most
+    ``n_steps``, which the intake checked) where it is None."""
+    if n_probe_steps is None:
+        return default
+    check_steps_fit(model.path.inputs, n_probe_steps, "n_probe_steps")
+    return n_probe_steps
+
+
 def _is_uniform(known: Known, n_points: int) -> bool:
     r"""Whether ``known`` is the logits on ``linspace(0, 1, n_points)`` exactly."""
     if known.grid is None or known.grid.shape[0] != n_points or known.end is not None:
@@ -303,7 +312,7 @@ class SaturationCut(Sampler):
         _check_probe_steps(self.n_probe_steps)
 
     def start(self, model: ModelOnPath, n_steps: int) -> Known:
-        known = model.uniform_logits(self.n_probe_steps or n_steps)
+        known = model.uniform_logits(_probe_steps(model, self.n_probe_steps, n_steps))
         cut = saturation_point(known.logits, self.threshold, self.rule)
         at_baseline = (cut == 0).nonzero().flatten().tolist()
         if at_baseline:

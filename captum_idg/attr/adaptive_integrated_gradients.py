@@ -82,6 +82,6 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
         """
         return self._along_straight_line(
             inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
-            return_convergence_delta, self._sampler(method, n_probe_steps), PathWeight(),
+            return_convergence_delta, self._sampler(method, n_steps, n_probe_steps), PathWeight(),
             tolerance,
         )

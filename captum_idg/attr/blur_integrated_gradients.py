@@ -66,33 +66,47 @@ class BlurPath(Path):
     where = "on the blur path (alpha 0 is the most blurred image, 1 the input)"
     schedule_dtype = torch.float64  # sigmas as exact as PAIR's
 
-    def __init__(self, arguments: Arguments, top_sigma: float, grad_step: float,
-                 rows: Optional[int] = None) -> None:
-        super().__init__(arguments.inputs, arguments.target, arguments.additional_forward_args,
-                         rows or rows_per_pass(arguments.inputs, arguments.internal_batch_size))
-        self.arguments, self.top_sigma, self.grad_step = arguments, top_sigma, grad_step
+    def __init__(self, inputs: Tuple[Tensor, ...], target: TargetType,
+                 additional_forward_args: Optional[tuple], rows: int, top_sigma: float,
+                 grad_step: float) -> None:
+        super().__init__(inputs, target, additional_forward_args, rows)
+        self.top_sigma, self.grad_step = top_sigma, grad_step
+        # the blurs of the last sigmas asked for: points, then derivative, ask for the same
+        self._last: Optional[Tuple[list, Tuple[Tensor, ...]]] = None
+
+    @classmethod
+    def of(cls, arguments: Arguments, top_sigma: float, grad_step: float) -> "BlurPath":
+        r"""The blur paths of a call's checked arguments."""
+        return cls(arguments.inputs, arguments.target, arguments.additional_forward_args,
+                   rows_per_pass(arguments.inputs, arguments.internal_batch_size),
+                   top_sigma, grad_step)
 
     def select(self, index: Index) -> "BlurPath":
-        inputs, target, args = self._taken(index)
-        taken = Arguments(inputs, inputs, target, args, self.arguments.internal_batch_size)
-        return BlurPath(taken, self.top_sigma, self.grad_step, self.rows)
+        return BlurPath(*self._taken(index), self.rows, self.top_sigma, self.grad_step)
 
     def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
-        sigmas = self._sigmas(alphas)
-        return tuple(_blurred(x, sigmas).flatten(0, 1).to(x.dtype) for x in self.inputs)
+        return tuple(b.flatten(0, 1).to(x.dtype)
+                     for b, x in zip(self._blurs(self._sigmas(alphas)), self.inputs))
 
     def derivative(self, alphas: Tensor) -> Tuple[Tensor, ...]:
         sigmas = self._sigmas(alphas)
         return tuple(
-            (-self.top_sigma / self.grad_step * (
-                _blurred(x, sigmas + self.grad_step) - _blurred(x, sigmas))).to(x.dtype)
-            for x in self.inputs)
+            (-self.top_sigma / self.grad_step * (_blurred(x, sigmas + self.grad_step) - b)
+             ).to(x.dtype)
+            for b, x in zip(self._blurs(sigmas), self.inputs))
 
     def sums(self, multiply_by_inputs: bool) -> StepSums:
         return StepSums(self.inputs, multiply_by_inputs)
 
     def _sigmas(self, alphas: Tensor) -> Tensor:
         return (1 - alphas.to(torch.float64)) * self.top_sigma
+
+    def _blurs(self, sigmas: Tensor) -> Tuple[Tensor, ...]:
+        r"""Every input blurred with ``sigmas`` ``(k, batch)``, float64, computed once."""
+        key = sigmas.tolist()
+        if self._last is None or self._last[0] != key:
+            self._last = key, tuple(_blurred(x, sigmas) for x in self.inputs)
+        return self._last[1]
 
 
 def _blurred(x: Tensor, sigmas: Tensor) -> Tensor:
@@ -218,7 +232,7 @@ class BlurIntegratedGradients(PathIntegralAttribution):
         check_real("max_sigma", max_sigma, 0.0, low_open=True)
         check_real("grad_step", grad_step, 0.0, low_open=True)
         sigmas = BlurSigmas(max_sigma, sqrt)
-        path = BlurPath(arguments, sigmas.top_sigma, grad_step)
+        path = BlurPath.of(arguments, sigmas.top_sigma, grad_step)
         return self._integrate(inputs, path, n_steps, sigmas, self.weight)
 
 

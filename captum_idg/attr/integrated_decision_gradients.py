@@ -105,8 +105,8 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
         weight = AuthorsDecisionWeight() if method == "reference" else DecisionWeight()
         return self._along_straight_line(
             inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
-            return_convergence_delta, self._sampler(method, n_probe_steps), weight, tolerance,
-            rescale,
+            return_convergence_delta, self._sampler(method, n_steps, n_probe_steps), weight,
+            tolerance, rescale,
         )
 
     def compute_convergence_delta(self, *args: Any, **kwargs: Any) -> Tensor:

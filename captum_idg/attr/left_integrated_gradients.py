@@ -94,7 +94,7 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         """
         check_choice("threshold_type", threshold_type, SATURATION_RULES)
         check_real("threshold", threshold, 0.0, 1.0, low_open=True)
-        sampler = SaturationCut(self._sampler(method, None), threshold, threshold_type,
+        sampler = SaturationCut(self._sampler(method, n_steps, None), threshold, threshold_type,
                                 n_probe_steps)
         return self._along_straight_line(
             inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,

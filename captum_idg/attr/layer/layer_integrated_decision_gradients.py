@@ -17,9 +17,7 @@ from torch import Tensor
 from torch.nn import Module
 from torch.nn.parallel.scatter_gather import scatter
 
-from captum_idg._validation import (
-    add_note,
-)
+from captum_idg._validation import add_note
 from captum_idg.attr._docs import documented
 from captum_idg.attr._intake import take_arguments
 from captum_idg.attr._path import summed_gradients
