@@ -1,11 +1,14 @@
 """IG on the adaptive schedule: completeness, Captum agreement, dense reference."""
 
+import statistics
+
 import pytest
 import torch
 from captum.attr import IntegratedGradients
 from models import LinearNet, SaturatingNet, dense_path_reference
 
-from captum_idg import AdaptiveIntegratedGradients
+from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
+from captum_idg.testing import fresh_suite
 
 SEEDS = range(6)
 
@@ -75,3 +78,27 @@ def test_converges_to_dense_reference(seed):
     floor = 1e-7  # the dense reference's own error
     assert errors[0] > errors[1] and errors[2] < max(errors[1], floor), errors
     assert errors[2] < 1e-6, errors  # measured <= 9e-9
+
+
+def test_sharp_gates_are_resolved_at_32_steps():
+    # single logistic gates of width 3e-4 to 3e-3 of the path: no fixed rule
+    # resolves them at 32 samples; adaptive sampling refines the probe at the jump
+    gates = [c for c in fresh_suite(seed=5, n_cases=40) if c.kind == "sharp-gate"][:8]
+    errors = {"adaptive IG": [], "adaptive IDG": [], "Captum IG": []}
+    for case in gates:
+        x, zero = case.x[None], torch.zeros_like(case.x)
+        ig, idg = dense_path_reference(case.model, case.x, zero, case.target)
+        for name, reference, attributions in [
+            ("adaptive IG", ig, AdaptiveIntegratedGradients(case.model).attribute(
+                x, target=0, n_steps=32)),
+            ("adaptive IDG", idg, IntegratedDecisionGradients(case.model).attribute(
+                x, target=0, n_steps=32)),
+            ("Captum IG", ig, IntegratedGradients(case.model).attribute(
+                x, target=0, n_steps=32)),
+        ]:
+            errors[name].append(((attributions[0] - reference).norm() / reference.norm()).item())
+    median = {name: statistics.median(e) for name, e in errors.items()}
+    # measured: adaptive IG 0.23, IDG 0.22 (0.48 and 0.82 before the probe refined
+    # narrow jumps by their share of the change); Captum's Gauss-Legendre 0.98
+    assert median["adaptive IG"] <= 0.35 and median["adaptive IDG"] <= 0.35, median
+    assert median["Captum IG"] >= 0.8, median

@@ -7,6 +7,8 @@ import torch
 from models import LinearNet, SaturatingNet, dense_path_reference
 
 from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
+from captum_idg.attr.schedules import default_probe_steps
+from captum_idg.testing import FRESH_KINDS, fresh_suite
 
 GAINS = (3, 6, 12, 24)
 
@@ -81,6 +83,38 @@ def test_tolerance_in_a_batch_equals_each_example_alone():
         torch.testing.assert_close(batch[b:b + 1], single)
         torch.testing.assert_close(delta[b:b + 1], single_delta)
         assert explainer.refinement.evaluations[0] == evaluations[b]
+
+
+def test_the_probe_of_a_batch_refines_each_example_as_alone():
+    # a sharp gate needs refinement rounds, a nearly linear path none: in a batch
+    # each gets its own probe points, with its own target, baseline and forward
+    # argument, and none pays for another's
+    gate = fresh_suite(seed=3, n_cases=2)[1]
+
+    def two_logits(z, scale):
+        logit = gate.model(z * scale[:, None])
+        return torch.cat([logit, -logit], dim=1)
+
+    x = torch.stack([gate.x, 1e-3 * gate.x, 0.5 * gate.x])
+    baselines = torch.stack([-0.2 * gate.x, torch.zeros_like(gate.x), torch.zeros_like(gate.x)])
+    scale = torch.tensor([1.0, 1.0, 2.0], dtype=torch.float64)
+    target = [0, 1, 1]
+    rows = []
+    gate.model.register_forward_hook(
+        lambda m, i, o: rows.append(i[0].shape[0]) if not torch.is_grad_enabled() else None)
+    explainer = IntegratedDecisionGradients(two_logits)
+    batch = explainer.attribute(x, baselines, target, scale, n_steps=32)
+    probe_rows = sum(rows)
+    alone = []
+    for b in range(3):
+        rows.clear()
+        one = explainer.attribute(x[b:b + 1], baselines[b:b + 1], target[b], scale[b:b + 1],
+                                  n_steps=32)
+        torch.testing.assert_close(batch[b:b + 1], one)
+        alone.append(sum(rows))
+    assert probe_rows == sum(alone)
+    steps = default_probe_steps(32)
+    assert alone[0] > steps and alone[2] > steps and alone[1] == steps  # the gates refined
 
 
 def test_a_cap_too_small_warns_naming_the_examples():
@@ -163,7 +197,6 @@ def test_a_new_method_is_a_short_composition_of_the_parts():
 
 
 def test_the_fresh_families_are_reproducible_and_disjoint():
-    from captum_idg.testing import FRESH_KINDS, fresh_suite
 
     a, b, other = fresh_suite(0, 8), fresh_suite(0, 8), fresh_suite(1, 8)
     assert [c.kind for c in a] == list(FRESH_KINDS) * 2

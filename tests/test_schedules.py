@@ -8,7 +8,12 @@ from authors_idg import get_alpha_parameters
 from captum.attr._utils.approximation_methods import approximation_parameters
 
 from captum_idg import adaptive_schedule, reference_schedule, riemann_schedule
-from captum_idg.attr.schedules import RIEMANN_METHODS, interval_mass, refinement_points
+from captum_idg.attr.schedules import (
+    PROBE_ROUNDS,
+    RIEMANN_METHODS,
+    interval_mass,
+    refinement_points,
+)
 
 
 def uniform_grid(n_probe: int, batch: int = 1) -> torch.Tensor:
@@ -110,10 +115,12 @@ def test_examples_are_scheduled_independently():
 def test_refinement_adds_points_only_where_the_logit_jumps():
     grid = uniform_grid(9, 2)
     jump = torch.stack([2 * grid[:, 0], (grid[:, 1] > 0.3).double()], dim=1)  # linear; a step
-    points = refinement_points(grid, jump, n_steps=16)
+    points, new = refinement_points(grid, jump, n_steps=16)
     assert points.shape[1] == 2 and points.shape[0] % 3 == 0
+    assert not new[:, 0].any() and (points[:, 0] == 0).all()  # linear: padding only
     step_interval = (0.25, 0.375)  # the probe interval holding the step at 0.3
-    assert ((points[:, 1] > step_interval[0]) & (points[:, 1] < step_interval[1])).sum() >= 3
+    inside = (points[:, 1] > step_interval[0]) & (points[:, 1] < step_interval[1])
+    assert inside.sum() >= 3 and (inside <= new[:, 1]).all()
     assert refinement_points(grid[:, :1], jump[:, :1], n_steps=16) is None
 
 
@@ -170,3 +177,5 @@ def test_the_documented_probe_default_is_the_codes():
                                         text).groups())
     for n_steps in (2, 8, 16, 50, 64, 300):
         assert default_probe_steps(n_steps) == min(n_steps, max(least, n_steps // divisor))
+    rounds = int(re.search(r"up to (\d+) more rounds", text).group(1))
+    assert rounds == PROBE_ROUNDS

@@ -6,7 +6,7 @@ fills it in when the module is imported, so ``help()`` shows the full text.
 
 from typing import Callable, TypeVar
 
-from captum_idg.attr.schedules import MIN_PROBE_STEPS, PROBE_DIVISOR
+from captum_idg.attr.schedules import MIN_PROBE_STEPS, PROBE_DIVISOR, PROBE_ROUNDS
 
 F = TypeVar("F", bound=Callable)
 
@@ -43,8 +43,8 @@ ARGUMENTS = dict(
                         quarter of the device's free memory)""",
     n_probe_steps=f"""n_probe_steps (int, optional): Forward-only probe points of adaptive
                         sampling, at least 2, on a uniform grid that includes
-                        both ends of the path; where one probe interval would
-                        hold more than one panel, up to two more rounds add
+                        both ends of the path; where the logit jumps inside
+                        a probe interval, up to {PROBE_ROUNDS} more rounds add
                         points inside it. Default: None (``n_steps // {PROBE_DIVISOR}``,
                         at least {MIN_PROBE_STEPS} and at most n_steps)""",
     tolerance="""tolerance (float, optional): Refine each example in rounds of 8,

@@ -28,10 +28,11 @@ import torch
 from captum._utils.common import safe_div
 from torch import Tensor
 
-from captum_idg._batching import Index, check_steps_fit
+from captum_idg._batching import Index, check_steps_fit, row_slices
 from captum_idg._validation import check_count
 from captum_idg.attr._path import Path
 from captum_idg.attr.schedules import (
+    PROBE_ROUNDS,
     adaptive_schedule,
     default_probe_steps,
     reference_schedule,
@@ -40,7 +41,6 @@ from captum_idg.attr.schedules import (
     saturation_point,
 )
 
-PROBE_ROUNDS = 2  # probe refinement rounds of adaptive sampling (see refinement_points)
 FIRST_ROUND = 8  # gradient evaluations of the first round of tolerance mode
 
 
@@ -175,6 +175,21 @@ class ModelOnPath:
         self.probes[self.index] += alphas.shape[0]
         return self.path.logits(self.forward_func, alphas)
 
+    def logits_where(self, alphas: Tensor, where: Tensor, fill: Tensor) -> Tensor:
+        r"""
+        The logits at ``alphas`` ``(k, batch)`` where ``where`` is True, one
+        forward row each (the examples need not ask for as many), and
+        ``fill`` ``(batch,)`` elsewhere.
+        """
+        step, example = where.nonzero(as_tuple=True)
+        logits = fill.expand_as(alphas).clone()
+        for rows in row_slices(len(example), self.path.rows):
+            at = step[rows], example[rows]
+            logits[at] = self.path.select(example[rows]).logits(
+                self.forward_func, alphas[at][None])[0].to(logits.dtype)
+        self.probes.index_add_(0, self.index, where.sum(dim=0))
+        return logits
+
     def uniform_logits(self, n_points: int) -> Known:
         r"""The logits on ``linspace(0, 1, n_points)``."""
         grid = torch.linspace(0, 1, n_points, **self.like())
@@ -235,7 +250,8 @@ class Adaptive(Sampler):
     Adaptive sampling: a probe of ``n_probe_steps`` points (None: see
     :func:`~captum_idg.attr.schedules.default_probe_steps`), up to
     ``PROBE_ROUNDS`` rounds of :func:`~captum_idg.attr.schedules.refinement_points`
-    where the logit jumps (one batched pass each), then Gauss-Legendre panels
+    where the logit jumps (one pass each, holding only the points each
+    example asked for), then Gauss-Legendre panels
     placed on everything known (:func:`~captum_idg.attr.schedules.adaptive_schedule`).
     """
 
@@ -248,11 +264,12 @@ class Adaptive(Sampler):
         known = model.uniform_logits(
             _probe_steps(model, self.n_probe_steps, default_probe_steps(n_steps)))
         for _ in range(PROBE_ROUNDS):
-            new = refinement_points(known.grid, known.logits, n_steps)
-            if new is None:
+            found = refinement_points(known.grid, known.logits, n_steps)
+            if found is None:
                 break
-            new = new.to(known.grid.dtype)
-            known = known.merged(new, model.logits(new))
+            points, new = found
+            points = points.to(known.grid.dtype)
+            known = known.merged(points, model.logits_where(points, new, known.logits[0]))
         return known
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:

@@ -44,6 +44,8 @@ MIN_PROBE_STEPS = 8
 PROBE_DIVISOR = 3  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
 REFINE_POINTS = 3  # probe points added inside an interval that is refined
 MAX_REFINED = 4  # intervals refined per example and round
+PROBE_ROUNDS = 3  # rounds of refinement_points before adaptive panels are placed
+STEEP = 8.0  # a narrow jump: slope ratio to a neighbour (see refinement_points)
 
 
 def default_probe_steps(n_steps: int) -> int:
@@ -180,26 +182,34 @@ def _graded(log_density: Tensor, nonempty: Tensor, log_ratio: float) -> Tensor:
 
 def refinement_points(
     grid: Tensor, logits: Tensor, n_steps: int, nodes_per_panel: Optional[int] = None
-) -> Optional[Tensor]:
+) -> Optional[Tuple[Tensor, Tensor]]:
     r"""
     Probe points that resolve a jump of the logit: ``REFINE_POINTS`` evenly
     spaced points inside each (of at most ``MAX_REFINED``, heaviest first)
-    probe interval that would hold more than one panel and whose slope is
-    more than ``GRADING ** (1 / POWER)`` times a neighbour's, so that the jump's width, not
-    the probe's spacing, sets the panels there. A logit that moves evenly
-    needs none. All examples get the same number of points (those that need
-    fewer refine their next heaviest intervals), so the grids stay one tensor.
+    probe interval that is a jump: its slope is more than ``GRADING ** (1 /
+    POWER)`` times a neighbour's and it would hold more than one panel, or
+    its slope is more than ``STEEP`` times a neighbour's and it holds more
+    than one panel's share of the logit's change (a narrow jump, whose
+    mass the grading gives to its flat neighbours). So the jump's width,
+    not the probe's spacing, sets the panels there. A logit that moves
+    evenly needs none.
 
     Returns:
-        ``(k, batch)`` new points, or None where no example needs any.
+        ``(points, new)``, each ``(k, batch)``: the points, and whether each
+        is new (the examples that need fewer than ``k`` are padded with
+        their first known point, which needs no evaluation); or None where
+        no example needs any.
     """
     mass = interval_mass(grid, logits)
-    panels = n_steps // (nodes_per_panel or default_nodes_per_panel(n_steps))
+    panel = 1.0 / max(n_steps // (nodes_per_panel or default_nodes_per_panel(n_steps)), 1)
     width, slope = _widths_and_slopes(grid, logits)
-    density = torch.where(width > 0, slope**POWER, float("inf"))  # empty: no neighbour
-    padded = torch.nn.functional.pad(density.T, (1, 1), value=float("inf")).T
-    flattest_neighbour = torch.minimum(padded[:-2], padded[2:])
-    needs = (mass > 1.0 / max(panels, 1)) & (density > GRADING * flattest_neighbour)
+    change = slope * width
+    share = safe_div(change, change.sum(dim=0, keepdim=True))
+    padded = torch.nn.functional.pad(
+        torch.where(width > 0, slope, float("inf")).T, (1, 1), value=float("inf")).T
+    flattest_neighbour = torch.minimum(padded[:-2], padded[2:])  # empty: no neighbour
+    needs = ((mass > panel) & (slope > GRADING ** (1 / POWER) * flattest_neighbour)) | (
+        (share > panel) & (slope > STEEP * flattest_neighbour))
     needed = int(needs.sum(dim=0).max())
     if needed == 0:
         return None
@@ -209,8 +219,9 @@ def refinement_points(
     fractions = torch.arange(1, REFINE_POINTS + 1, dtype=torch.float64, device=grid.device)
     fractions = fractions / (REFINE_POINTS + 1)
     points = low[:, None] + (high - low)[:, None] * fractions[None, :, None]
-    points = torch.where((chosen.values >= 0)[:, None], points, grid[0])  # padding
-    return points.reshape(-1, grid.shape[1])
+    new = (chosen.values >= 0)[:, None].expand_as(points)
+    points = torch.where(new, points, grid[0])
+    return points.reshape(-1, grid.shape[1]), new.reshape(-1, grid.shape[1])
 
 
 def adaptive_schedule(
