@@ -11,8 +11,14 @@ accurate, the smallest of those where the midpoint rule is more accurate, and
 what a switch at ``--threshold`` would gain and lose per family. Rows go to
 ``OUT/rule_choice.jsonl`` as they finish; a rerun appends.
 
+A second candidate: a switch where the probe shows the logit piecewise linear,
+as a ReLU network's is (:func:`straight_and_bent`). The report gives, per
+family, how often it fires and what it would gain; ``--photos`` shows where it
+fires on the demo photos with EfficientNet-Lite0 (ReLU6, float32).
+
     python benchmarks/rule_choice.py --out docs/integrator     # fresh seeds 0-1, project seed 0
     python benchmarks/rule_choice.py --report --out docs/integrator
+    python benchmarks/rule_choice.py --photos
 """
 
 import argparse
@@ -34,6 +40,19 @@ from captum_idg.testing import PathCase, dense_path_reference, fresh_suite, satu
 
 STEPS = (16, 32, 48, 72, 96, 128)
 RULES = {"GL": "gausslegendre", "mid": "riemann_middle"}
+LINEAR_TOLERANCE = 64  # straight: within this many units of the dtype's resolution
+
+
+def straight_and_bent(logits: torch.Tensor) -> torch.Tensor:
+    """Per column of ``logits`` ``(M, batch)`` on a uniform grid: whether some
+    three neighbouring points lie on one sloped straight line (to
+    ``LINEAR_TOLERANCE`` times the dtype's resolution of the largest logit)
+    and some three do not: a piecewise linear logit with a kink."""
+    tolerance = LINEAR_TOLERANCE * torch.finfo(logits.dtype).eps * logits.abs().amax(dim=0)
+    values = logits.double()
+    straight = (values[1:-1] - (values[:-2] + values[2:]) / 2).abs() <= tolerance
+    sloped = (values[2:] - values[:-2]).abs() > tolerance
+    return (straight & sloped).any(dim=0) & (~straight).any(dim=0)
 
 
 def errors(case: PathCase, n_steps: int, references: Dict[str, torch.Tensor]) -> Dict:
@@ -46,7 +65,8 @@ def errors(case: PathCase, n_steps: int, references: Dict[str, torch.Tensor]) ->
     third = logits.diff(n=3).abs().max()
     row = dict(n_steps=n_steps, probe=len(grid),
                even=bool((mass / grid.diff()).max() <= EVEN_PEAK),
-               ratio=float(third / second) if second > 0 else 0.0)
+               ratio=float(third / second) if second > 0 else 0.0,
+               straight=bool(straight_and_bent(logits[:, None])))
     for name, rule in RULES.items():
         alphas, weights = (t[:, 0] for t in riemann_schedule(rule, n_steps, 1))
         points = (alphas[:, None] * case.x).requires_grad_()
@@ -103,7 +123,37 @@ def report(rows: List[Dict], threshold: float) -> str:
         lines.append(f"  {kind:14} {len(gains):3d} paths, midpoint better in {better:3d}: "
                      f"median {statistics.median(gains):.2f}x, best {max(gains):.3g}x, "
                      f"worst {min(gains):.3g}x")
+    lines.append("\na switch to the midpoint rule where the probe shows the logit piecewise "
+                 "linear (any path): paths flagged, and GL error / midpoint error there")
+    for kind in sorted({r["kind"] for r in rows}):
+        mine = [r for r in rows if r["kind"] == kind]
+        flagged = {n: [r for r in mine if r["n_steps"] == n and r.get("straight")] for n in STEPS}
+        shares = " ".join(f"{len(flagged[n]) / max(1, sum(r['n_steps'] == n for r in mine)):4.2f}"
+                          for n in STEPS)
+        gains = [r[f"{i} GL"] / r[f"{i} mid"] for n in STEPS for r in flagged[n]
+                 for i in ("IG", "IDG") if r[f"{i} mid"] > 0]
+        summary = (f"median {statistics.median(gains):.2f}x, best {max(gains):.3g}x, "
+                   f"worst {min(gains):.3g}x" if gains else "")
+        lines.append(f"  {kind:14} flagged at n_steps {STEPS}: {shares}   {summary}")
     return "\n".join(lines)
+
+
+def photos() -> None:
+    """Where the piecewise-linear test fires on the demo photos with Lite0."""
+    from captum_idg.evaluation.images import demo_images, prepare
+    from captum_idg.evaluation.models import load_model
+
+    model = load_model("efficientnet_lite0")
+    images = demo_images()[:5]
+    x = torch.cat([model.normalise(prepare(p.pixels, model.size)[None]) for p in images])
+    rows = torch.arange(len(images))
+    with torch.no_grad():
+        target = model.module(x).argmax(dim=1)
+        for n in STEPS + (256,):
+            grid = torch.linspace(0, 1, default_probe_steps(n))
+            logits = torch.stack([model.module(a * x)[rows, target] for a in grid])
+            flagged = [p.name for p, f in zip(images, straight_and_bent(logits)) if f]
+            print(f"n_steps {n:3d} (probe {len(grid):2d}): flagged {flagged}")
 
 
 def main() -> None:
@@ -114,7 +164,10 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=40)
     parser.add_argument("--threshold", type=float, default=0.85)
     parser.add_argument("--report", action="store_true", help="the summary of saved rows only")
+    parser.add_argument("--photos", action="store_true", help="the piecewise-linear test on photos")
     args = parser.parse_args()
+    if args.photos:
+        return photos()
     args.out.mkdir(parents=True, exist_ok=True)
     if not args.report:
         collect(args.out, args)
