@@ -7,6 +7,7 @@ from models import SaturatingNet
 from torch import nn
 
 from captum_idg import LeftIntegratedGradients, saturation_point
+from captum_idg.attr.schedules import default_probe_steps
 
 
 class RidgeNet(nn.Module):
@@ -113,3 +114,24 @@ def test_bad_arguments(bad, name):
     kwargs.update(bad)
     with pytest.raises(ValueError, match=name):
         LeftIntegratedGradients(SaturatingNet(seed=0)).attribute(**kwargs)
+
+
+@pytest.mark.parametrize("method", ["adaptive", "riemann_middle"])
+def test_tolerance_integrates_the_same_cut_to_its_tolerance(method):
+    model = SaturatingNet(seed=4, gain=12)
+    x = torch.randn(3, 6, generator=torch.Generator().manual_seed(8), dtype=torch.float64)
+    target = model(x).argmax(dim=1)
+    left = LeftIntegratedGradients(model)
+    # the same probe finds the same a*; Gauss-Legendre at 256 steps is exact there
+    exact = left.attribute(x, target=target, n_steps=256, method="gausslegendre",
+                           n_probe_steps=30)
+    rounds = left.attribute(x, target=target, n_steps=1024, method=method, n_probe_steps=30,
+                            tolerance=1e-4)
+    report = left.refinement
+    assert report.converged.all() and (report.evaluations < 1024).all()
+    error = (rounds - exact).flatten(1).norm(dim=1) / exact.flatten(1).norm(dim=1)
+    assert (error <= 1e-3).all(), error
+    left.attribute(x, target=target, n_steps=96, method=method, tolerance=1e-2)
+    probe = default_probe_steps(96)  # n_steps is a cap: adaptive sampling's probe
+    assert (left.refinement.probe_evaluations >= probe).all()
+    assert (left.refinement.probe_evaluations < 96).all()

@@ -10,7 +10,7 @@ from captum_idg._validation import check_choice, check_real
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._path_integral import PathWeight, SaturationCut
-from captum_idg.attr.schedules import SATURATION_RULES
+from captum_idg.attr.schedules import SATURATION_RULES, default_probe_steps
 
 
 class LeftIntegratedGradients(PathIntegralAttribution):
@@ -53,6 +53,7 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         threshold: float = 0.9,
         threshold_type: str = "max",
         n_probe_steps: Optional[int] = None,
+        tolerance: Optional[float] = None,
     ) -> Union[
         TensorOrTupleOfTensorsGeneric, Tuple[TensorOrTupleOfTensorsGeneric, Tensor]
     ]:
@@ -79,7 +80,10 @@ class LeftIntegratedGradients(PathIntegralAttribution):
                         way from F(x') to F(x)). Default: ``"max"``
             n_probe_steps (int, optional): Forward-only probe points that locate
                         ``a*`` (and place adaptive samples), at least 2.
-                        Default: None (= n_steps)
+                        Default: None (= n_steps; with ``tolerance``, where
+                        n_steps is a cap, adaptive sampling's probe:
+                        :func:`~captum_idg.attr.schedules.default_probe_steps`)
+            {tolerance}
 
         Returns:
             **attributions** or 2-element tuple of **attributions**, **delta**:
@@ -94,11 +98,13 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         """
         check_choice("threshold_type", threshold_type, SATURATION_RULES)
         check_real("threshold", threshold, 0.0, 1.0, low_open=True)
+        if n_probe_steps is None and tolerance is not None:
+            n_probe_steps = default_probe_steps(n_steps)
         sampler = SaturationCut(self._sampler(method, n_steps, None), threshold, threshold_type,
                                 n_probe_steps)
         return self._along_straight_line(
             inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
-            return_convergence_delta, sampler, PathWeight(),
+            return_convergence_delta, sampler, PathWeight(), tolerance,
         )
 
     def compute_convergence_delta(self, *args: Any, **kwargs: Any) -> Tensor:
