@@ -113,7 +113,7 @@ def test_the_probe_of_a_batch_refines_each_example_as_alone():
         torch.testing.assert_close(batch[b:b + 1], one)
         alone.append(sum(rows))
     assert probe_rows == sum(alone)
-    torch.testing.assert_close(batch, explainer.attribute(  # passes of two rows at most
+    torch.testing.assert_close(batch, explainer.attribute(  # passes of one step, 3 rows
         x, baselines, target, scale, n_steps=32, internal_batch_size=2))
     steps = default_probe_steps(32)
     assert alone[0] > steps and alone[2] > steps and alone[1] == steps  # the gates refined

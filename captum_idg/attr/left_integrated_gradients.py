@@ -10,7 +10,7 @@ from captum_idg._validation import check_choice, check_real
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._path_integral import PathWeight, SaturationCut
-from captum_idg.attr.schedules import SATURATION_RULES, default_probe_steps
+from captum_idg.attr.schedules import SATURATION_RULES
 
 
 class LeftIntegratedGradients(PathIntegralAttribution):
@@ -80,9 +80,9 @@ class LeftIntegratedGradients(PathIntegralAttribution):
                         way from F(x') to F(x)). Default: ``"max"``
             n_probe_steps (int, optional): Forward-only probe points that locate
                         ``a*`` (and place adaptive samples), at least 2.
-                        Default: None (= n_steps; with ``tolerance``, where
-                        n_steps is a cap, adaptive sampling's probe:
-                        :func:`~captum_idg.attr.schedules.default_probe_steps`)
+                        Default: None (= n_steps; with ``tolerance``, the
+                        first round's samples, as adaptive sampling's probe
+                        there: pass n_probe_steps to locate ``a*`` finer)
             {tolerance}
 
         Returns:
@@ -98,8 +98,6 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         """
         check_choice("threshold_type", threshold_type, SATURATION_RULES)
         check_real("threshold", threshold, 0.0, 1.0, low_open=True)
-        if n_probe_steps is None and tolerance is not None:
-            n_probe_steps = default_probe_steps(n_steps)
         sampler = SaturationCut(self._sampler(method, n_steps, None), threshold, threshold_type,
                                 n_probe_steps)
         return self._along_straight_line(
