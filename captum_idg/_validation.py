@@ -5,13 +5,14 @@ first forward pass; every message names the argument at fault.
 """
 
 import math
-import warnings
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
 import torch
 from captum._utils.common import _format_tensor_into_tuples
 from captum._utils.typing import BaselineType, TargetType, TensorOrTupleOfTensorsGeneric
 from torch import Tensor, nn
+
+from captum_idg._warnings import warn
 
 
 def format_inputs_and_baselines(
@@ -340,11 +341,8 @@ def warn_if_training(forward_func: Callable) -> None:
                                          nn.modules.dropout._DropoutNd, nn.Dropout))
     ]
     if stateful:
-        warnings.warn(
+        warn(
             f"forward_func is in training mode with {', '.join(sorted(set(stateful)))}: "
             "BatchNorm updates its running statistics on every path point and Dropout "
             "is random, so the model changes and results differ between calls. "
-            "Call model.eval() first.",
-            UserWarning,
-            stacklevel=3,
-        )
+            "Call model.eval() first.")

@@ -17,6 +17,9 @@ KINDS = ("gate", "stairs", "softplus", "tanh")
 # families the adaptive defaults were not first built on: deep softplus nets with
 # large weights, single sharp gates, ReLU MLPs, residual SiLU MLPs
 FRESH_KINDS = ("deep-softplus", "sharp-gate", "relu", "silu-residual")
+# piecewise-linear networks, whose logit along a straight path is piecewise
+# linear: the integrands of IG and IDG are piecewise constant, with many jumps
+PIECEWISE_KINDS = ("relu-mlp", "dna-cnn", "residual-cnn", "leaky-mlp")
 
 
 class SaturatingNet(nn.Module):
@@ -94,6 +97,77 @@ class SoftplusNet(nn.Module):
         return z
 
 
+class ReluMLP(nn.Module):
+    """A tabular ReLU MLP ``n_features -> width (x depth) -> 1`` with He-scaled
+    random weights (``activation`` instead of ReLU where given)."""
+
+    def __init__(self, n_features: int = 10, seed: int = 0, depth: int = 2, width: int = 64,
+                 activation: Optional[nn.Module] = None) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        layers: List[nn.Module] = []
+        for i in range(depth):
+            layers += [nn.Linear(n_features if i == 0 else width, width),
+                       activation or nn.ReLU()]
+        self.net = nn.Sequential(*layers, nn.Linear(width, 1)).double()
+        with torch.no_grad():
+            for layer in self.net:
+                if isinstance(layer, nn.Linear):
+                    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                    layer.bias.normal_(0, 0.1)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class DnaCNN(nn.Module):
+    """A 1-D CNN on one-hot DNA ``(N, 4, length)``: two blocks of convolution,
+    ReLU and max pooling, then a linear logit, random weights."""
+
+    def __init__(self, seed: int = 0, channels: int = 16, length: int = 200) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.features = nn.Sequential(
+            nn.Conv1d(4, channels, 9, padding=4), nn.ReLU(), nn.MaxPool1d(4),
+            nn.Conv1d(channels, channels, 9, padding=4), nn.ReLU(), nn.MaxPool1d(4),
+        ).double()
+        self.head = nn.Linear(channels * (length // 16), 1).double()
+        with torch.no_grad():
+            self.head.weight.mul_(3.0)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.head(self.features(z).flatten(1))
+
+
+class ResidualCNN(nn.Module):
+    """A small 2-D residual CNN on ``(N, 3, 16, 16)`` images: a stem, two ReLU
+    residual blocks, global average pooling and a linear logit."""
+
+    def __init__(self, seed: int = 0, channels: int = 12) -> None:
+        super().__init__()
+        torch.manual_seed(seed)
+        self.stem = nn.Conv2d(3, channels, 3, padding=1).double()
+        self.blocks = nn.ModuleList(
+            nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                          nn.Conv2d(channels, channels, 3, padding=1)).double()
+            for _ in range(2))
+        self.head = nn.Linear(channels, 1).double()
+        with torch.no_grad():
+            self.head.weight.mul_(4.0)
+
+    def forward(self, z: Tensor) -> Tensor:
+        z = torch.relu(self.stem(z))
+        for block in self.blocks:
+            z = torch.relu(z + block(z))
+        return self.head(z.mean(dim=(2, 3)))
+
+
+def one_hot_dna(length: int, generator: torch.Generator) -> Tensor:
+    """A random one-hot DNA sequence ``(4, length)``, float64."""
+    bases = torch.randint(0, 4, (length,), generator=generator)
+    return nn.functional.one_hot(bases, 4).T.to(torch.float64)
+
+
 @dataclass
 class PathCase:
     """An example to integrate: ``model(x' + a (x - x'))[:, target]`` from ``x' = 0``."""
@@ -163,6 +237,35 @@ def fresh_suite(seed: int = 0, n_cases: int = 120, n_features: int = 10) -> List
             model = SoftplusNet(n_features, case_seed, depth=5, width=n_features, gain=1.5,
                                 activation=nn.functional.silu, residual=True)
         cases.append(PathCase(kind, model, x, 0))
+    return cases
+
+
+def piecewise_linear_suite(seed: int = 0, n_cases: int = 24) -> List[PathCase]:
+    """
+    ``n_cases`` random cases of the four ``PIECEWISE_KINDS`` in turn: a
+    tabular ReLU MLP (10 -> 64 -> 64 -> 1); a 1-D CNN on a one-hot DNA
+    sequence of length 200; a residual ReLU CNN on a 16 x 16 image; a deep
+    leaky-ReLU MLP (10 -> 32 x 4 -> 1). Each path starts at 0. Different
+    ``seed`` values give disjoint suites.
+    """
+    cases = []
+    for i in range(n_cases):
+        case_seed = 9_000_000 + seed * 100_000 + i
+        g = torch.Generator().manual_seed(case_seed)
+        kind = PIECEWISE_KINDS[i % len(PIECEWISE_KINDS)]
+        if kind == "relu-mlp":
+            model: nn.Module = ReluMLP(10, case_seed)
+            x = torch.randn(10, generator=g, dtype=torch.float64)
+        elif kind == "dna-cnn":
+            model, x = DnaCNN(case_seed), one_hot_dna(200, g)
+        elif kind == "residual-cnn":
+            model = ResidualCNN(case_seed)
+            x = torch.randn(3, 16, 16, generator=g, dtype=torch.float64)
+        else:
+            model = ReluMLP(10, case_seed, depth=4, width=32,
+                            activation=nn.LeakyReLU(0.1))
+            x = torch.randn(10, generator=g, dtype=torch.float64)
+        cases.append(PathCase(kind, model.eval(), x, 0))
     return cases
 
 

@@ -189,7 +189,7 @@ def test_left_ig_when_the_baseline_already_reaches_the_threshold():
             return torch.stack([logit, -logit], dim=1)
 
     x = torch.ones(2, 4)
-    with pytest.warns(UserWarning, match=r"baseline of examples \[0, 1\] already reaches"):
+    with pytest.warns(UserWarning, match=r"baseline of 2 of 2 examples \(0, 1\) already reaches"):
         attributions = LeftIntegratedGradients(Falling()).attribute(x, target=0, n_steps=8)
     # the first probe interval of 8 points: the logit falls by 4/7 there
     torch.testing.assert_close(attributions.sum(dim=1), torch.full((2,), -4 / 7))
@@ -199,7 +199,7 @@ def test_left_ig_when_the_baseline_already_reaches_the_threshold():
 def test_inputs_so_large_that_no_sample_sees_a_change_warn(rescale):
     model = nn.Sequential(nn.Linear(4, 3), nn.Tanh())
     x = torch.full((2, 4), 1e30)  # the logit jumps within the first 1e-29 of the path
-    with pytest.warns(UserWarning, match=r"the samples of examples \[0, 1\] saw no"):
+    with pytest.warns(UserWarning, match=r"the samples of 2 of 2 examples \(0, 1\) saw no"):
         IntegratedDecisionGradients(model).attribute(x, target=1, n_steps=8, rescale=rescale)
 
 
@@ -249,7 +249,7 @@ class _StepBetweenSamples(torch.nn.Module):
 def test_samples_that_see_no_change_warn_and_say_why(cls):
     x = torch.ones(2, 3, dtype=torch.float64)
     x[1] = 0.2  # never crosses the step: F(x) = F(x'), no warning for it
-    with pytest.warns(UserWarning, match=r"examples \[0\] saw no change of the target output"):
+    with pytest.warns(UserWarning, match=r"of 2 examples \(0\) saw no change of the target output"):
         attributions = cls(_StepBetweenSamples()).attribute(x, target=0, n_steps=4,
                                                              method="riemann_middle")
     assert torch.equal(attributions, torch.zeros_like(x))
@@ -274,14 +274,14 @@ def test_idgi_and_guided_ig_warn_when_no_sample_sees_the_change():
         lambda: GuidedIntegratedGradients(_FlatStep()).attribute(
             x, target=0, n_steps=4, max_dist=0.0),
     ):
-        with pytest.warns(UserWarning, match=r"examples \[0\] saw no change of the target"):
+        with pytest.warns(UserWarning, match=r"examples \(0\) saw no change of the target"):
             attributions = attribute()
         assert torch.equal(attributions[0], torch.zeros(3, dtype=torch.float64))
 
 
 def test_agi_warns_when_the_true_class_changes_unseen_along_the_attack():
     x = torch.full((2, 3), 0.31, dtype=torch.float64)  # the attack crosses 0.45 between steps
-    with pytest.warns(UserWarning, match=r"examples \[0, 1\] saw no change"):
+    with pytest.warns(UserWarning, match=r"examples \(0, 1\) saw no change"):
         attributions = AdversarialGradientIntegration(_FlatStep()).attribute(
             x, target=0, false_classes=[1], epsilon=0.05, max_iter=10)
     assert torch.equal(attributions, torch.zeros_like(x))

@@ -11,7 +11,6 @@ split to at most :func:`~captum_idg._batching.rows_per_pass` rows, and
 NaN or inf anywhere on the path is an error that says where.
 """
 
-import warnings
 from abc import ABC, abstractmethod
 from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
 
@@ -34,6 +33,7 @@ from captum_idg._batching import (
     take_forward_args,
 )
 from captum_idg._validation import check_finite, checked_forward
+from captum_idg._warnings import some_examples, warn
 from captum_idg.attr._intake import Arguments
 
 
@@ -321,11 +321,7 @@ def warn_no_change(unseen: Tensor, after: str = "") -> None:
     are 0 ``after`` what is named)."""
     missed = unseen.nonzero().flatten().tolist()
     if missed:
-        warnings.warn(
-            f"the samples of examples {missed} saw no change of the target output although "
-            "it changes along the path: it changes between samples (a step, or inputs and "
-            f"baselines so large that the model saturates); their attributions are 0"
-            f"{after}. Pass a larger n_steps, or check the scale of inputs and baselines.",
-            UserWarning,
-            stacklevel=4,
-        )
+        warn(f"the samples of {some_examples(missed, len(unseen))} saw no change of the target "
+             "output although it changes along the path: it changes between samples (a step, "
+             "or inputs and baselines so large that the model saturates); their attributions "
+             f"are 0{after}. Pass a larger n_steps, or check the scale of inputs and baselines.")

@@ -128,7 +128,8 @@ class PathIntegralAttribution(Attribution):
         class is not :attr:`complete`)."""
         if tolerance is not None:
             check_real("tolerance", tolerance, 0.0, low_open=True)
-        stopping = FixedSteps(n_steps) if tolerance is None else Tolerance(n_steps, tolerance)
+        stopping = (FixedSteps(n_steps) if tolerance is None
+                    else Tolerance(n_steps, tolerance, rescale))
         model = ModelOnPath(self.forward_func, self.gradient_func, path,
                             self.multiplies_by_inputs)
         integral = stopping.run(model, sampler, weight)

@@ -19,7 +19,7 @@ A path method is ``sum_k c_k grad F(z(a_k)) * dz/da(a_k)`` on a
 :class:`Known` is what they know of the logit along it.
 """
 
-import warnings
+import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Callable, Optional, Tuple
@@ -30,18 +30,29 @@ from torch import Tensor
 
 from captum_idg._batching import Index, check_steps_fit, row_slices
 from captum_idg._validation import check_count
-from captum_idg.attr._path import Path
+from captum_idg._warnings import some_examples, warn
+from captum_idg.attr._path import Path, flat_features
 from captum_idg.attr.schedules import (
+    PAIRS,
     PROBE_ROUNDS,
     adaptive_schedule,
     default_probe_steps,
+    equal_mass_edges,
+    randomized_strata,
     reference_schedule,
     refinement_points,
     riemann_schedule,
     saturation_point,
+    variance_edges,
 )
 
-FIRST_ROUND = 8  # gradient evaluations of the first round of tolerance mode
+FIRST_ROUND = 16  # gradient evaluations of the first round of tolerance mode (4 strata)
+GROUP = 2 * PAIRS  # samples per stratum of a randomized rule
+COVERAGE = 2.0  # the estimate is COVERAGE standard errors (see Tolerance)
+ORDERS = (1.0, 3.0)  # the orders of convergence a round size is planned for
+MARGIN = 1.25  # a planned round is this much larger than the order predicts
+GROWTH = 4  # a round is at most this many times the last
+FIRST_ROUND_MARGIN = 8  # the first round stops an example at tolerance / this
 
 
 @dataclass
@@ -71,7 +82,10 @@ class RefinementReport:
     What tolerance mode did, per example (all ``(batch,)``):
     ``evaluations``, the gradient evaluations (forward and backward);
     ``probe_evaluations``, the forward passes without grad;
-    ``estimated_error``, ``|delta| / total variation of F`` on the path;
+    ``estimated_error``, twice the standard error of the attributions
+    returned, relative to their L2 norm (all inputs together; of the
+    rescaled map where ``rescale=True``): an estimate of their relative L2
+    error that bounds it with about 95% confidence;
     ``converged``, whether that estimate met the tolerance.
     """
 
@@ -196,8 +210,10 @@ class ModelOnPath:
         grid = grid[:, None].expand(-1, self.path.batch_size)
         return Known(grid, self.logits(grid))
 
-    def sums(self, schedule: Schedule, weight: "Weight") -> PathSums:
-        r"""Runs the gradient passes of ``schedule`` and sums them under ``weight``."""
+    def sums(self, schedule: Schedule, weight: "Weight",
+             spread: Optional["Spread"] = None) -> PathSums:
+        r"""Runs the gradient passes of ``schedule`` and sums them under
+        ``weight`` (and into ``spread``, for a randomized rule)."""
         alphas = schedule.alphas
         sums = self.path.sums(self.multiply_by_inputs)
         rate_integral = torch.zeros_like(alphas[0])
@@ -211,9 +227,81 @@ class ModelOnPath:
             rate = self.path.rate_of_change(grads, derivative)
             coefficients = weight(schedule, steps, rate, logits)
             sums.add_samples(coefficients, grads, derivative)
+            if spread is not None:
+                spread.add(steps, coefficients, grads, rate)
             rate_integral += (schedule.weights[steps] * rate).sum(dim=0)
             weighted_rate += (coefficients * rate).sum(dim=0)
         return PathSums(sums.result(), rate_integral, weighted_rate, logits)
+
+
+class Spread:
+    r"""
+    The spread of a randomized rule's estimate (see
+    :func:`~captum_idg.attr.schedules.randomized_strata`), per example. Of
+    every stratum ``s`` it takes the difference of its two pair estimates,
+    halved: ``D_s`` of the map (global or local, as the attributions) and
+    ``d_s`` of ``sum_k c_k dF/da``. ``sum_s |D_s|^2`` is an unbiased
+    estimate of the map's squared error; with ``sum_s d_s D_s`` and
+    ``sum_s d_s^2`` it gives the rescaled map's too (:meth:`variance`).
+    Samples come in chunks that may split a stratum: the part already seen
+    waits in ``pending``.
+    """
+
+    def __init__(self, directions: Optional[Tuple[Tensor, ...]]) -> None:
+        self.directions = directions  # None: the local map (multiply_by_inputs=False)
+        self.strata_squares: list = []  # per chunk: |D_s|^2 (strata, batch)
+        self.cross: Optional[list] = None
+        self.rate_squares: Tensor = 0.0  # type: ignore[assignment]
+        self.pending: Optional[Tuple[list, Tensor]] = None
+
+    def add(self, steps: slice, coefficients: Tensor, grads: Tuple[Tensor, ...],
+            rate: Tensor) -> None:
+        r"""Adds the samples ``steps`` (rows of the stratum-major schedule)."""
+        rows = torch.arange(steps.start, steps.stop, device=rate.device)
+        signed = coefficients * torch.where(rows % GROUP < PAIRS, 1.0, -1.0).to(
+            coefficients)[:, None]
+        stratum = rows // GROUP - steps.start // GROUP
+        count = int(stratum[-1]) + 1
+        maps = [torch.zeros(count, *g.shape[1:2], flat_features(g, 2).shape[2], dtype=g.dtype,
+                            device=g.device).index_add_(0, stratum, signed[:, :, None].to(g.dtype)
+                                                        * flat_features(g, 2))
+                for g in grads]
+        rates = torch.zeros(count, rate.shape[1], dtype=rate.dtype, device=rate.device)
+        rates.index_add_(0, stratum, signed * rate)
+        if self.pending is not None:
+            for m, p in zip(maps, self.pending[0]):
+                m[0] += p
+            rates[0] += self.pending[1]
+            self.pending = None
+        if steps.stop % GROUP:
+            self.pending = ([m[-1] for m in maps], rates[-1])
+            maps, rates = [m[:-1] for m in maps], rates[:-1]
+        if self.directions is not None:
+            maps = [m * flat_features(d, 1) for m, d in zip(maps, self.directions)]
+        self.strata_squares.append(sum((m ** 2).sum(dim=2) for m in maps))
+        crossed = [(rates[:, :, None] * m).sum(dim=0) for m in maps]
+        self.cross = crossed if self.cross is None else [
+            c + n for c, n in zip(self.cross, crossed)]
+        self.rate_squares = self.rate_squares + (rates ** 2).sum(dim=0)
+
+    def per_stratum(self) -> Tensor:
+        r"""``|D_s|^2`` of every stratum ``(S, batch)``: where the error comes from."""
+        return torch.cat(self.strata_squares)
+
+    def variance(self, attributions: Tuple[Tensor, ...], weighted_rate: Tensor,
+                 rescale: bool) -> Tensor:
+        r"""The estimated squared error ``(batch,)`` of ``attributions`` (the
+        map the samples summed to), or, where ``rescale``, of the map scaled
+        by ``1 / weighted_rate`` (to first order), times ``weighted_rate^2``."""
+        squares = self.per_stratum().sum(dim=0)
+        if not rescale or self.cross is None:
+            return squares
+        ratio = [flat_features(a, 1) * safe_div(torch.ones_like(weighted_rate),
+                                                 weighted_rate)[:, None]
+                 for a in attributions]
+        inner = sum((c * r).sum(dim=1) for c, r in zip(self.cross, ratio))
+        size = sum((r ** 2).sum(dim=1) for r in ratio)
+        return (squares - 2 * inner + size * self.rate_squares).clamp(min=0)
 
 
 # Samplers -----------------------------------------------------------------
@@ -230,6 +318,13 @@ class Sampler(ABC):
     @abstractmethod
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
         ...
+
+    def strata(self, model: ModelOnPath, known: Known, n_strata: int) -> Tensor:
+        r"""Edges ``(n_strata + 1, batch)`` of the strata of a randomized rule
+        (tolerance mode): equal ones here."""
+        edges = torch.linspace(0, 1, n_strata + 1, dtype=torch.float64,
+                               device=model.path.inputs[0].device)
+        return edges[:, None].expand(-1, model.path.batch_size)
 
 
 @dataclass
@@ -274,6 +369,11 @@ class Adaptive(Sampler):
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
         return Schedule(*adaptive_schedule(known.grid, known.logits, n_steps))
+
+    def strata(self, model: ModelOnPath, known: Known, n_strata: int) -> Tensor:
+        r"""Strata of equal mass under the sampling density (see
+        :func:`~captum_idg.attr.schedules.equal_mass_edges`)."""
+        return equal_mass_edges(known.grid, known.logits, n_strata)
 
 
 class AuthorsSchedule(Sampler):
@@ -333,23 +433,27 @@ class SaturationCut(Sampler):
         cut = saturation_point(known.logits, self.threshold, self.rule)
         at_baseline = (cut == 0).nonzero().flatten().tolist()
         if at_baseline:
-            warnings.warn(
-                f"the baseline of examples {at_baseline} already reaches the threshold: "
-                "Left-IG keeps the first probe interval there, as the IDG authors' code does",
-                UserWarning,
-                stacklevel=2,
-            )
+            warn(f"the baseline of {some_examples(at_baseline, len(cut))} already reaches the "
+                 "threshold: Left-IG keeps the first probe interval there, as the IDG authors' "
+                 "code does")
             cut = cut.clamp(min=float(known.grid[1, 0]))
         return Known(known.grid, known.logits, cut)
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
-        cut = known.end
-        inside = known.grid <= cut
-        at_cut = _interpolated(known.grid, known.logits, cut)
-        scaled = Known(torch.where(inside, known.grid / cut, 1.0),
-                       torch.where(inside, known.logits, at_cut))
-        schedule = self.inner.place(model, scaled, n_steps)
-        return Schedule(schedule.alphas * cut, schedule.weights * cut)
+        schedule = self.inner.place(model, _below_cut(known), n_steps)
+        return Schedule(schedule.alphas * known.end, schedule.weights * known.end)
+
+    def strata(self, model: ModelOnPath, known: Known, n_strata: int) -> Tensor:
+        return self.inner.strata(model, _below_cut(known), n_strata) * known.end.to(torch.float64)
+
+
+def _below_cut(known: Known) -> Known:
+    r"""What is known on ``[0, a*]`` (``a* = known.end``), rescaled to ``[0, 1]``."""
+    cut = known.end
+    inside = known.grid <= cut
+    at_cut = _interpolated(known.grid, known.logits, cut)
+    return Known(torch.where(inside, known.grid / cut, 1.0),
+                 torch.where(inside, known.logits, at_cut))
 
 
 def _interpolated(grid: Tensor, logits: Tensor, at: Tensor) -> Tensor:
@@ -431,70 +535,115 @@ class FixedSteps:
 @dataclass
 class Tolerance:
     r"""
-    Rounds of ``FIRST_ROUND`` samples, then twice as many as the round before
-    (at most what is left of ``n_steps``), each one batched pass over the
-    examples still refining. Each round's schedule comes from everything
-    known so far (the probe's logits and those of all earlier samples), so
-    an adaptive sampler places it better than the last; it replaces the last
-    round's estimate. From the second round on, an example stops when both
-    its round's ``|delta|`` (the error of the quadrature of ``dF/da``)
-    relative to the total variation of ``F`` along the known points, and the
-    relative change of ``sum_k c_k dF/da(a_k)`` since the last round, are at
-    most ``tolerance``. The second estimates the last round's error, so it
-    errs on the safe side; the first alone can be met by luck with few samples.
+    Rounds of a randomized rule (see
+    :func:`~captum_idg.attr.schedules.randomized_strata`): ``FIRST_ROUND``
+    samples in 4 strata, then rounds twice as large (at most what is left of
+    ``n_steps``), each one batched pass over the examples still refining.
+    The sampler places the strata: equal ones for a fixed rule; for adaptive
+    sampling, strata of equal mass under its density, read off the probe
+    and the logits of all earlier samples, so each round is placed better
+    than the last. A round's estimate replaces the last one's. Each
+    antithetic pair of a stratum is an unbiased estimate of the stratum's
+    integral, so the spread of the two pairs gives an unbiased estimate of
+    the map's squared error (:class:`Spread`), however rough the integrand:
+    the error estimate is ``COVERAGE`` such standard errors relative to the
+    L2 norm of the map (all inputs together; of the rescaled map where
+    ``rescale``), and an example stops when it is at most ``tolerance``.
+    The random shifts come from a generator seeded with ``seed``, the same
+    draws for every example: results are reproducible, and an example's do
+    not depend on the rest of the batch.
     """
 
     n_steps: int
     tolerance: float
+    rescale: bool = False
+    seed: int = 0
 
     def run(self, model: ModelOnPath, sampler: Sampler, weight: Weight) -> Integral:
-        first = min(FIRST_ROUND, self.n_steps)
-        known = sampler.start(model, first).with_endpoints(model)
+        if self.n_steps < FIRST_ROUND:
+            raise ValueError(f"n_steps: with tolerance, the most evaluations an example may "
+                             f"take, at least {FIRST_ROUND}; got {self.n_steps}")
+        known = sampler.start(model, FIRST_ROUND).with_endpoints(model)
         start, stop = known.endpoints()
         change = stop - start
-        batch = model.path.batch_size
+        generator = torch.Generator().manual_seed(self.seed)
+        batch, like = model.path.batch_size, model.like()
         results: Optional[list] = None
-        rate_integral, weighted_rate = torch.zeros_like(change), torch.zeros_like(change)
-        error = torch.zeros_like(change)
-        evaluations = torch.zeros(batch, dtype=torch.long, device=change.device)
-        active = torch.arange(batch, device=change.device)
+        error = torch.zeros(batch, dtype=torch.float64, device=like["device"])
+        estimate = torch.zeros_like(error)  # the last round's own
+        rate_integral = torch.zeros(batch, **like)
+        weighted_rate = torch.zeros(batch, **like)
+        evaluations = torch.zeros(batch, dtype=torch.long, device=like["device"])
+        active = torch.arange(batch, device=like["device"])
         round_model, round_known = model, known
-        used, size = 0, first
+        used, size, previous = 0, FIRST_ROUND, FIRST_ROUND
+        last_round: Optional[Tuple[Tensor, Tensor]] = None  # its strata and their errors
         while True:
-            schedule = sampler.place(round_model, round_known, size)
-            sums = round_model.sums(schedule, weight)
+            shifts = torch.rand(size // GROUP, PAIRS, generator=generator, dtype=torch.float64)
+            base = sampler.strata(round_model, round_known, size // GROUP)
+            edges = base if last_round is None else variance_edges(base, *last_round,
+                                                                   size // GROUP)
+            schedule = Schedule(*(t.to(**like) for t in randomized_strata(edges, shifts)))
+            spread = Spread(round_model.path.directions if model.multiply_by_inputs else None)
+            sums = round_model.sums(schedule, weight, spread)
             if results is None:
                 results = [torch.zeros_like(a) for a in sums.attributions]
-            evaluations[active] += size
-            used += size
-            round_known = round_known.merged(schedule.alphas, sums.logits)
-            error[active] = _relative(sums.rate_integral - change[active],
-                                      round_known.variation())
-            if used > size:  # from the second round on, the change since the last counts too
-                error[active] = torch.maximum(error[active], _relative(
-                    sums.weighted_rate - weighted_rate[active], sums.weighted_rate))
             for result, attribution in zip(results, sums.attributions):
                 result[active] = attribution
             rate_integral[active], weighted_rate[active] = sums.rate_integral, sums.weighted_rate
-            refining = (error[active] > self.tolerance) | (used == size)  # always two rounds
-            size, previous = min(2 * size, self.n_steps - used), size
+            evaluations[active] += size
+            used += size
+            variance = spread.variance(sums.attributions, sums.weighted_rate, self.rescale)
+            norm = sum(flat_features(a, 1).pow(2).sum(dim=1) for a in sums.attributions).sqrt()
+            round_known = round_known.merged(schedule.alphas, sums.logits)
+            last, estimate[active] = estimate[active], torch.maximum(
+                _relative(COVERAGE * variance.sqrt(), norm),
+                _relative(sums.rate_integral - change[active], round_known.variation()),
+            ).to(estimate.dtype)
+            order = None
+            if used > size:  # a lucky round alone cannot stop: the last one, scaled at order 1
+                order = _observed_order(last, estimate[active], previous / size)
+                error[active] = torch.maximum(estimate[active], last * previous / size)
+            else:  # the first round stops an example only far below the tolerance
+                error[active] = estimate[active] * FIRST_ROUND_MARGIN
+            refining = error[active] > self.tolerance
+            left = (self.n_steps - used) // GROUP * GROUP
+            size, previous = min(_next_round(size, error[active][refining], self.tolerance,
+                                             None if order is None else order[refining]),
+                                 left), size
             if not refining.any() or size <= previous:
                 break
             keep = refining.nonzero().flatten()
-            round_model, round_known = round_model.select(keep), round_known.select(keep)
+            last_round = edges[:, keep], spread.per_stratum()[:, keep]
+            round_known, round_model = round_known.select(keep), round_model.select(keep)
             active = active[keep]
-        converged = (error <= self.tolerance) & (evaluations > first)
+        converged = error <= self.tolerance
         if not converged.all():
             missed = converged.logical_not().nonzero().flatten().tolist()
-            warnings.warn(
-                f"tolerance={self.tolerance} not met within n_steps={self.n_steps} for examples "
-                f"{missed}: estimated errors {[float(f'{error[i]:.3g}') for i in missed]}; "
-                "pass a larger n_steps",
-                UserWarning,
-                stacklevel=4,
-            )
+            warn(f"tolerance={self.tolerance} not met within n_steps={self.n_steps} for "
+                 f"{some_examples(missed, batch)}; the largest estimated error is "
+                 f"{float(error.max()):.3g}: pass a larger n_steps")
         report = RefinementReport(evaluations, model.probes.clone(), error, converged)
         return Integral(PathSums(tuple(results), rate_integral, weighted_rate), known, report)
+
+
+def _observed_order(before: Tensor, after: Tensor, ratio: float) -> Tensor:
+    r"""The order ``p`` of ``error ~ n^-p`` seen between two rounds whose sizes
+    have ``ratio`` (< 1), within ``ORDERS`` (the lowest where it is unclear)."""
+    seen = safe_div((before / after).log(), torch.as_tensor(-math.log(ratio)).to(before))
+    seen = torch.where(torch.isfinite(seen), seen, ORDERS[0])
+    return seen.clamp(*ORDERS)
+
+
+def _next_round(size: int, errors: Tensor, tolerance: float, order: Optional[Tensor]) -> int:
+    r"""The next round's size: as many samples as the examples still refining
+    need to reach ``tolerance`` (times ``MARGIN``) if their errors fall as
+    ``n^-order``, from twice to ``GROWTH`` times ``size`` (twice where no
+    ``order`` was seen yet)."""
+    if errors.numel() == 0 or order is None:
+        return 2 * size
+    needed = size * ((errors / tolerance) ** (1 / order)).max().item() * MARGIN
+    return int(min(max(needed, 2 * size), GROWTH * size)) // GROUP * GROUP
 
 
 def _relative(difference: Tensor, scale: Tensor) -> Tensor:

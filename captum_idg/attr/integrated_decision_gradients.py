@@ -102,6 +102,9 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             >>> # the authors' algorithm, to reproduce the paper
             >>> attribution = idg.attribute(input, target=3, method="reference")
         """
+        if method == "reference" and tolerance is not None:
+            raise ValueError("tolerance: the authors' algorithm (method='reference') samples its "
+                             "own schedule and has no error estimate; pass method='adaptive'")
         weight = AuthorsDecisionWeight() if method == "reference" else DecisionWeight()
         return self._along_straight_line(
             inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,

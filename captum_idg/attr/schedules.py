@@ -46,6 +46,7 @@ REFINE_POINTS = 3  # probe points added inside an interval that is refined
 MAX_REFINED = 4  # intervals refined per example and round
 PROBE_ROUNDS = 3  # rounds of refinement_points before adaptive panels are placed
 STEEP = 8.0  # a narrow jump: slope ratio to a neighbour (see refinement_points)
+PAIRS = 2  # antithetic pairs per stratum of a randomized rule (see randomized_strata)
 
 
 def default_probe_steps(n_steps: int) -> int:
@@ -274,6 +275,78 @@ def adaptive_schedule(
             weights = torch.where(even, gauss[1], weights)
     out = dict(dtype=logits.dtype, device=logits.device)
     return alphas.to(**out), weights.to(**out)
+
+
+def equal_mass_edges(grid: Tensor, logits: Tensor, cells: int) -> Tensor:
+    r"""
+    Edges ``(cells + 1, batch)``, float64, of ``cells`` cells of equal mass
+    under adaptive sampling's density (:func:`interval_mass`) read off the
+    logits known at the sorted points ``grid`` ``(M, batch)``.
+    """
+    mass = interval_mass(grid, logits)
+    return _equal_mass_edges(grid.detach().to(torch.float64), mass, cells)
+
+
+def variance_edges(base: Tensor, edges: Tensor, variance: Tensor, cells: int,
+                   share: float = 0.5) -> Tensor:
+    r"""
+    Edges ``(cells + 1, batch)`` of equal mass under a mix of two densities:
+    ``1 - share`` of equal mass in each cell of ``base`` ``(B + 1, batch)``
+    (the sampler's strata), ``share`` in proportion to ``variance ** (1/3)``
+    on the strata ``edges`` ``(S + 1, batch)`` of the last round (the
+    estimated squared error each contributed). A stratum of width ``h`` in
+    which a piecewise constant integrand jumps contributes a variance
+    ``~ c h^3``; cells of width ``~ c^(-1/3)`` minimise the total for a given
+    number of cells (Neyman allocation), so the next round gets narrow
+    strata where the last one's error came from.
+    """
+    grid, order = torch.cat([base, edges]).to(torch.float64).sort(dim=0)
+    width = grid.diff(dim=0)
+    middle = (grid[:-1] + grid[1:]) / 2
+
+    def density(boundaries: Tensor, mass: Tensor) -> Tensor:
+        cell = torch.searchsorted(boundaries.T.contiguous(), middle.T.contiguous()).T - 1
+        cell = cell.clamp(0, mass.shape[0] - 1)
+        size = boundaries.diff(dim=0)
+        return safe_div(mass, size).gather(0, cell)
+
+    rough = variance.to(torch.float64).clamp(min=0) ** (1 / 3)
+    total = rough.sum(dim=0, keepdim=True)
+    rough = torch.where(total > 0, safe_div(rough, total), 1.0 / rough.shape[0])
+    even = torch.full_like(base[1:], 1.0 / (base.shape[0] - 1), dtype=torch.float64)
+    mass = width * ((1 - share) * density(base.to(torch.float64), even)
+                    + share * density(edges.to(torch.float64), rough))
+    edges = _equal_mass_edges(grid, mass / mass.sum(dim=0, keepdim=True), cells)
+    edges[0], edges[-1] = grid[0], grid[-1]  # the span of base (Left-IG's ends at a*)
+    return edges
+
+
+def randomized_strata(edges: Tensor, shifts: Tensor) -> Tuple[Tensor, Tensor]:
+    r"""
+    A randomized rule: in each stratum ``[e_s, e_{s+1}]`` of ``edges``
+    ``(S + 1, batch)``, ``PAIRS`` antithetic pairs ``e_s + u h`` and
+    ``e_s + (1 - u) h`` (``h`` the stratum's width, one ``u`` per pair from
+    ``shifts`` ``(S, PAIRS)``, uniform on ``[0, 1)``), each point weighted
+    ``h / (2 PAIRS)``. Every pair alone is an unbiased estimate of the
+    stratum's integral, exact for a linear integrand, so the spread of the
+    pairs of a stratum estimates the error honestly, however rough the
+    integrand (a jump of a ReLU network included).
+
+    Returns:
+        ``(alphas, weights)``, each ``(2 PAIRS S, batch)``, stratum-major:
+        rows ``4s .. 4s + 3`` are stratum ``s``, its first pair first.
+    """
+    strata, pairs = shifts.shape
+    if edges.dim() != 2 or edges.shape[0] != strata + 1 or pairs != PAIRS:
+        raise ValueError(
+            f"edges must be (S + 1, batch) and shifts (S, {PAIRS}), got "
+            f"{tuple(edges.shape)} and {tuple(shifts.shape)}")
+    low, width = edges[:-1], edges.diff(dim=0)  # (S, batch)
+    u = shifts.to(edges)
+    offsets = torch.stack([u, 1 - u], dim=2).reshape(strata, 2 * pairs)  # (S, 4)
+    alphas = low[:, None] + width[:, None] * offsets[:, :, None]
+    weights = (width / (2 * pairs))[:, None].expand_as(alphas)
+    return alphas.reshape(-1, edges.shape[1]), weights.reshape(-1, edges.shape[1])
 
 
 def _equal_mass_edges(grid: Tensor, mass: Tensor, panels: int) -> Tensor:
