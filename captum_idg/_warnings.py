@@ -10,8 +10,8 @@ import torch
 # frames in these folders are not the user's: the package, Captum (log_usage,
 # NoiseTunnel, metrics) and torch (no_grad and other decorators)
 _LIBRARIES = tuple(
-    os.path.dirname(os.path.abspath(path)) + os.sep
-    for path in (os.path.dirname(__file__) + os.sep + "x", captum.__file__, torch.__file__)
+    os.path.dirname(os.path.abspath(path)) + os.sep for path in (__file__, captum.__file__,
+                                                                 torch.__file__)
 )
 
 

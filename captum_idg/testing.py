@@ -7,8 +7,9 @@ logit per example (target 0) unless it says otherwise.
 """
 
 import math
+from contextlib import contextmanager
 from dataclasses import dataclass
-from typing import Callable, List, Optional, Sequence, Tuple
+from typing import Callable, Iterator, List, Optional, Sequence, Tuple
 
 import torch
 from torch import Tensor, nn
@@ -97,6 +98,14 @@ class SoftplusNet(nn.Module):
         return z
 
 
+@contextmanager
+def _seeded(seed: int) -> Iterator[None]:
+    """torch's global generator seeded with ``seed`` inside, restored after."""
+    with torch.random.fork_rng():
+        torch.manual_seed(seed)
+        yield
+
+
 class ReluMLP(nn.Module):
     """A tabular ReLU MLP ``n_features -> width (x depth) -> 1`` with He-scaled
     random weights (``activation`` instead of ReLU where given)."""
@@ -104,17 +113,17 @@ class ReluMLP(nn.Module):
     def __init__(self, n_features: int = 10, seed: int = 0, depth: int = 2, width: int = 64,
                  activation: Optional[nn.Module] = None) -> None:
         super().__init__()
-        torch.manual_seed(seed)
-        layers: List[nn.Module] = []
-        for i in range(depth):
-            layers += [nn.Linear(n_features if i == 0 else width, width),
-                       activation or nn.ReLU()]
-        self.net = nn.Sequential(*layers, nn.Linear(width, 1)).double()
-        with torch.no_grad():
-            for layer in self.net:
-                if isinstance(layer, nn.Linear):
-                    nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
-                    layer.bias.normal_(0, 0.1)
+        with _seeded(seed):  # the weights, without touching the global generator
+            layers: List[nn.Module] = []
+            for i in range(depth):
+                layers += [nn.Linear(n_features if i == 0 else width, width),
+                           activation or nn.ReLU()]
+            self.net = nn.Sequential(*layers, nn.Linear(width, 1)).double()
+            with torch.no_grad():
+                for layer in self.net:
+                    if isinstance(layer, nn.Linear):
+                        nn.init.kaiming_normal_(layer.weight, nonlinearity="relu")
+                        layer.bias.normal_(0, 0.1)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.net(z)
@@ -126,14 +135,14 @@ class DnaCNN(nn.Module):
 
     def __init__(self, seed: int = 0, channels: int = 16, length: int = 200) -> None:
         super().__init__()
-        torch.manual_seed(seed)
-        self.features = nn.Sequential(
-            nn.Conv1d(4, channels, 9, padding=4), nn.ReLU(), nn.MaxPool1d(4),
-            nn.Conv1d(channels, channels, 9, padding=4), nn.ReLU(), nn.MaxPool1d(4),
-        ).double()
-        self.head = nn.Linear(channels * (length // 16), 1).double()
-        with torch.no_grad():
-            self.head.weight.mul_(3.0)
+        with _seeded(seed):  # the weights, without touching the global generator
+            self.features = nn.Sequential(
+                nn.Conv1d(4, channels, 9, padding=4), nn.ReLU(), nn.MaxPool1d(4),
+                nn.Conv1d(channels, channels, 9, padding=4), nn.ReLU(), nn.MaxPool1d(4),
+            ).double()
+            self.head = nn.Linear(channels * (length // 16), 1).double()
+            with torch.no_grad():
+                self.head.weight.mul_(3.0)
 
     def forward(self, z: Tensor) -> Tensor:
         return self.head(self.features(z).flatten(1))
@@ -145,15 +154,15 @@ class ResidualCNN(nn.Module):
 
     def __init__(self, seed: int = 0, channels: int = 12) -> None:
         super().__init__()
-        torch.manual_seed(seed)
-        self.stem = nn.Conv2d(3, channels, 3, padding=1).double()
-        self.blocks = nn.ModuleList(
-            nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
-                          nn.Conv2d(channels, channels, 3, padding=1)).double()
-            for _ in range(2))
-        self.head = nn.Linear(channels, 1).double()
-        with torch.no_grad():
-            self.head.weight.mul_(4.0)
+        with _seeded(seed):  # the weights, without touching the global generator
+            self.stem = nn.Conv2d(3, channels, 3, padding=1).double()
+            self.blocks = nn.ModuleList(
+                nn.Sequential(nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(),
+                              nn.Conv2d(channels, channels, 3, padding=1)).double()
+                for _ in range(2))
+            self.head = nn.Linear(channels, 1).double()
+            with torch.no_grad():
+                self.head.weight.mul_(4.0)
 
     def forward(self, z: Tensor) -> Tensor:
         z = torch.relu(self.stem(z))

@@ -63,10 +63,11 @@ def test_each_round_is_one_pass_over_the_examples_still_refining():
     # still refining, each taking the round's samples
     assert report.evaluations[2] == 16 and report.converged.all()  # nearly linear: one round
     assert passes[0] == 16 * 3 and sum(passes) == int(report.evaluations.sum())
-    sizes = sorted(set(int(e) for e in report.evaluations))
-    rounds = [sizes[0]] + [b - a for a, b in zip(sizes, sizes[1:])]
-    assert len(passes) == len(set(rounds) | {16, 32}) or len(passes) >= len(rounds)
-    assert all(p % 4 == 0 for p in passes)
+    # the two examples left refine together: each later pass is a round of
+    # both, whose sizes add up to their evaluations (multiples of a stratum)
+    assert report.evaluations[0] == report.evaluations[1]
+    assert all(p % (2 * 4) == 0 for p in passes[1:])
+    assert 16 + sum(p // 2 for p in passes[1:]) == int(report.evaluations[0])
 
 
 def test_tolerance_in_a_batch_equals_each_example_alone():

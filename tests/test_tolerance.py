@@ -1,5 +1,6 @@
 """Tolerance mode's error estimate: unbiased, honest on piecewise-linear networks, one warning."""
 
+import inspect
 import warnings
 
 import pytest
@@ -121,7 +122,7 @@ def test_the_warning_is_one_line_at_the_callers_line_for_200_examples():
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         explainer.attribute(x, target=0, n_steps=16, tolerance=1e-6)  # this line
-    line = __import__("inspect").currentframe().f_lineno - 1
+    line = inspect.currentframe().f_lineno - 1
     (warning,) = [w for w in caught if "tolerance" in str(w.message)]
     message = str(warning.message)
     assert warning.filename == __file__ and warning.lineno == line

@@ -258,16 +258,16 @@ class Spread:
             rate: Tensor) -> None:
         r"""Adds the samples ``steps`` (rows of the stratum-major schedule)."""
         rows = torch.arange(steps.start, steps.stop, device=rate.device)
-        signed = coefficients * torch.where(rows % GROUP < PAIRS, 1.0, -1.0).to(
-            coefficients)[:, None]
+        sign = torch.where(rows % GROUP < PAIRS, 1.0, -1.0).to(coefficients)
+        signed = coefficients * sign[:, None]  # (k, batch): + first pair, - second
         stratum = rows // GROUP - steps.start // GROUP
         count = int(stratum[-1]) + 1
-        maps = [torch.zeros(count, *g.shape[1:2], flat_features(g, 2).shape[2], dtype=g.dtype,
-                            device=g.device).index_add_(0, stratum, signed[:, :, None].to(g.dtype)
-                                                        * flat_features(g, 2))
-                for g in grads]
-        rates = torch.zeros(count, rate.shape[1], dtype=rate.dtype, device=rate.device)
-        rates.index_add_(0, stratum, signed * rate)
+
+        def by_stratum(t: Tensor) -> Tensor:  # (k, batch, ...) summed into (count, batch, ...)
+            return t.new_zeros(count, *t.shape[1:]).index_add_(0, stratum, t)
+
+        maps = [by_stratum(signed[:, :, None].to(g.dtype) * flat_features(g, 2)) for g in grads]
+        rates = by_stratum(signed * rate)
         if self.pending is not None:
             for m, p in zip(maps, self.pending[0]):
                 m[0] += p
@@ -296,9 +296,7 @@ class Spread:
         squares = self.per_stratum().sum(dim=0)
         if not rescale or self.cross is None:
             return squares
-        ratio = [flat_features(a, 1) * safe_div(torch.ones_like(weighted_rate),
-                                                 weighted_rate)[:, None]
-                 for a in attributions]
+        ratio = [safe_div(flat_features(a, 1), weighted_rate[:, None]) for a in attributions]
         inner = sum((c * r).sum(dim=1) for c, r in zip(self.cross, ratio))
         size = sum((r ** 2).sum(dim=1) for r in ratio)
         return (squares - 2 * inner + size * self.rate_squares).clamp(min=0)
@@ -384,8 +382,6 @@ class AuthorsSchedule(Sampler):
         return model.uniform_logits(n_steps)
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
-        if not _is_uniform(known, n_steps):  # a later round of tolerance mode
-            known = model.uniform_logits(n_steps)
         return Schedule(*reference_schedule(known.logits, n_steps))
 
 
@@ -401,14 +397,6 @@ def _probe_steps(model: ModelOnPath, n_probe_steps: Optional[int], default: int)
         return default
     check_steps_fit(model.path.inputs, n_probe_steps, "n_probe_steps")
     return n_probe_steps
-
-
-def _is_uniform(known: Known, n_points: int) -> bool:
-    r"""Whether ``known`` is the logits on ``linspace(0, 1, n_points)`` exactly."""
-    if known.grid is None or known.grid.shape[0] != n_points or known.end is not None:
-        return False
-    grid = torch.linspace(0, 1, n_points, dtype=known.grid.dtype, device=known.grid.device)
-    return bool((known.grid == grid[:, None]).all())
 
 
 @dataclass
@@ -537,18 +525,24 @@ class Tolerance:
     r"""
     Rounds of a randomized rule (see
     :func:`~captum_idg.attr.schedules.randomized_strata`): ``FIRST_ROUND``
-    samples in 4 strata, then rounds twice as large (at most what is left of
-    ``n_steps``), each one batched pass over the examples still refining.
-    The sampler places the strata: equal ones for a fixed rule; for adaptive
-    sampling, strata of equal mass under its density, read off the probe
-    and the logits of all earlier samples, so each round is placed better
-    than the last. A round's estimate replaces the last one's. Each
+    samples in 4 strata, then twice as many, then as many as the observed
+    order of convergence says the tolerance needs (:func:`_next_round`),
+    within ``n_steps``; each round is one batched pass over the examples
+    still refining. The sampler places the strata (equal ones for a fixed
+    rule; for adaptive sampling, strata of equal mass under its density,
+    read off the probe and the logits of all earlier samples), and from the
+    second round on half the mass goes where the last round's error came
+    from (:func:`~captum_idg.attr.schedules.variance_edges`). A round's
+    estimate replaces the last one's. Each
     antithetic pair of a stratum is an unbiased estimate of the stratum's
     integral, so the spread of the two pairs gives an unbiased estimate of
     the map's squared error (:class:`Spread`), however rough the integrand:
     the error estimate is ``COVERAGE`` such standard errors relative to the
     L2 norm of the map (all inputs together; of the rescaled map where
-    ``rescale``), and an example stops when it is at most ``tolerance``.
+    ``rescale``), at least the samples' completeness error relative to the
+    logit's total variation and, from the second round on, the last round's
+    estimate scaled at order 1; the first round counts it ``FIRST_ROUND_MARGIN``
+    times. An example stops when it is at most ``tolerance``.
     The random shifts come from a generator seeded with ``seed``, the same
     draws for every example: results are reproducible, and an example's do
     not depend on the rest of the batch.
@@ -630,7 +624,7 @@ class Tolerance:
 def _observed_order(before: Tensor, after: Tensor, ratio: float) -> Tensor:
     r"""The order ``p`` of ``error ~ n^-p`` seen between two rounds whose sizes
     have ``ratio`` (< 1), within ``ORDERS`` (the lowest where it is unclear)."""
-    seen = safe_div((before / after).log(), torch.as_tensor(-math.log(ratio)).to(before))
+    seen = (before / after).log() / -math.log(ratio)
     seen = torch.where(torch.isfinite(seen), seen, ORDERS[0])
     return seen.clamp(*ORDERS)
 

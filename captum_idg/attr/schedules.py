@@ -300,7 +300,7 @@ def variance_edges(base: Tensor, edges: Tensor, variance: Tensor, cells: int,
     number of cells (Neyman allocation), so the next round gets narrow
     strata where the last one's error came from.
     """
-    grid, order = torch.cat([base, edges]).to(torch.float64).sort(dim=0)
+    grid = torch.cat([base, edges]).to(torch.float64).sort(dim=0).values
     width = grid.diff(dim=0)
     middle = (grid[:-1] + grid[1:]) / 2
 
