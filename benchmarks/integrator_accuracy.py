@@ -104,7 +104,9 @@ def measure(counting: Counting, x: Tensor, target: int, references: Dict[str, Te
         explainer = explainer_class(label, integrand)(counting)
         counting.grad_rows = counting.probe_rows = 0
         start = time.perf_counter()
-        attribution = explainer.attribute(x, target=target, n_steps=n, **kwargs).detach()[0]
+        raw = dict(rescale=False) if integrand == "IDG" else {}  # the references are raw
+        attribution = explainer.attribute(x, target=target, n_steps=n, **raw,
+                                          **kwargs).detach()[0]
         seconds = time.perf_counter() - start
         reference = references[integrand]
         error = float((attribution - reference).norm() / reference.norm())

@@ -65,7 +65,7 @@ def measure(case: PathCase, points: int) -> Iterator[Dict]:
         with warnings.catch_warnings():
             warnings.simplefilter("ignore")
             attribution = explainer.attribute(x, target=case.target, n_steps=CAP,
-                                              tolerance=tolerance)[0]
+                                              tolerance=tolerance, rescale=False)[0]
         report = explainer.refinement
         yield dict(run=f"tolerance {tolerance:g}", tolerance=tolerance,
                    error=float((attribution - reference).norm()) / scale,
@@ -75,7 +75,8 @@ def measure(case: PathCase, points: int) -> Iterator[Dict]:
                    probe=int(report.probe_evaluations[0]),
                    seconds=time.perf_counter() - start, reference_error=own)
     for method in FIXED:
-        attribution = explainer.attribute(x, target=case.target, n_steps=50, method=method)[0]
+        attribution = explainer.attribute(x, target=case.target, n_steps=50, method=method,
+                                          rescale=False)[0]
         yield dict(run=f"{method} 50", error=float((attribution - reference).norm()) / scale,
                    reference_error=own)
 

@@ -4,6 +4,8 @@ A check raises before any work is done where it can, and otherwise on the
 first forward pass; every message names the argument at fault.
 """
 
+import functools
+import inspect
 import math
 from typing import Any, Callable, List, Optional, Sequence, Tuple
 
@@ -279,7 +281,7 @@ def checked_forward(
                 output = forward_func(*args)
             except Exception as error:
                 add_note(error, f"forward_func failed on the first path points "
-                                f"({_describe(args)})")
+                                f"({_describe(args)}){_dtype_hint(error, args)}")
                 raise
             rows = args[0].shape[0] if args and isinstance(args[0], Tensor) else None
             check_output(output, target, rows)
@@ -289,6 +291,19 @@ def checked_forward(
         return output
 
     return forward
+
+
+def _dtype_hint(error: Exception, args: tuple) -> str:
+    r"""A hint for a model that refused the inputs' dtype (fp16 inputs to a
+    float32 model, say); empty for other errors."""
+    if not (isinstance(error, RuntimeError) and ("dtype" in str(error) or "scalar type" in
+                                                 str(error))):
+        return ""
+    dtypes = sorted({str(a.dtype) for a in args if isinstance(a, Tensor)
+                     and a.is_floating_point()})
+    return (f". The inputs are {', '.join(dtypes)}: cast inputs and baselines to the model's "
+            "dtype (x.to(next(model.parameters()).dtype)), or cast the model, or call under "
+            "torch.autocast for mixed precision")
 
 
 def _describe(args: tuple) -> str:
@@ -327,22 +342,42 @@ def check_finite(
 def warn_if_training(forward_func: Callable) -> None:
     r"""
     Warns if ``forward_func`` is (or belongs to) a module with submodules in
-    training mode: BatchNorm then updates its running statistics on every
-    path point and Dropout draws new masks, so the model changes and two
-    calls differ.
+    training mode whose forward depends on it: BatchNorm then updates its
+    running statistics on every path point, and dropout (``nn.Dropout``, an
+    RNN's ``dropout``, attention dropout, or any module whose ``forward``
+    reads ``self.training``) is random, so the model changes and two calls differ.
     """
     module = forward_func if isinstance(forward_func, nn.Module) else getattr(
         forward_func, "__self__", None)
     if not isinstance(module, nn.Module):
         return
-    stateful = [
-        type(m).__name__ for m in module.modules()
-        if m.training and isinstance(m, (nn.modules.batchnorm._BatchNorm,
-                                         nn.modules.dropout._DropoutNd, nn.Dropout))
-    ]
+    stateful = sorted({type(m).__name__ for m in module.modules()
+                       if m.training and _depends_on_training(m)})
     if stateful:
         warn(
-            f"forward_func is in training mode with {', '.join(sorted(set(stateful)))}: "
-            "BatchNorm updates its running statistics on every path point and Dropout "
-            "is random, so the model changes and results differ between calls. "
+            f"forward_func is in training mode with {', '.join(stateful)}, whose forward "
+            "depends on it: BatchNorm updates its running statistics on every path point and "
+            "dropout is random, so the model changes and results differ between calls. "
             "Call model.eval() first.")
+
+
+def _depends_on_training(module: nn.Module) -> bool:
+    r"""Whether ``module``'s own forward behaves differently in training mode."""
+    if isinstance(module, nn.modules.batchnorm._BatchNorm):
+        return True
+    if isinstance(module, nn.modules.dropout._DropoutNd):
+        return module.p > 0
+    if isinstance(module, (nn.RNNBase, nn.MultiheadAttention)):
+        return module.dropout > 0
+    if type(module).__module__.startswith("torch.nn."):
+        return False  # torch's other modules ignore the mode
+    return _forward_reads_training(type(module))
+
+
+@functools.lru_cache(maxsize=None)
+def _forward_reads_training(cls: type) -> bool:
+    r"""Whether the source of ``cls.forward`` reads ``self.training``."""
+    try:
+        return "self.training" in inspect.getsource(cls.forward)
+    except (OSError, TypeError):
+        return False

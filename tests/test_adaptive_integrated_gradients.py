@@ -92,7 +92,7 @@ def test_sharp_gates_are_resolved_at_32_steps():
             ("adaptive IG", ig, AdaptiveIntegratedGradients(case.model).attribute(
                 x, target=0, n_steps=32)),
             ("adaptive IDG", idg, IntegratedDecisionGradients(case.model).attribute(
-                x, target=0, n_steps=32)),
+                x, target=0, n_steps=32, rescale=False)),
             ("Captum IG", ig, IntegratedGradients(case.model).attribute(
                 x, target=0, n_steps=32)),
         ]:

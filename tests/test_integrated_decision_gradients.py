@@ -30,7 +30,8 @@ def test_idg_converges_to_dense_reference(seed, method):
     t = int(target)
     _, reference = dense_path_reference(model, x[0], torch.zeros(6, dtype=torch.float64), t)
     idg = IntegratedDecisionGradients(model)
-    errors = [relative_error(idg.attribute(x, target=t, n_steps=n, method=method)[0], reference)
+    errors = [relative_error(idg.attribute(x, target=t, n_steps=n, method=method,
+                                           rescale=False)[0], reference)
               for n in (16, 32, 64)]
     floor = 5e-6  # the 20 000-point reference's own error (measured <= 2.6e-6)
     assert errors[0] > errors[1] and errors[2] < max(errors[1], floor), errors
@@ -49,9 +50,11 @@ def test_adaptive_beats_fixed_rules_on_a_saturating_model(seed, probe):
     for n in (16, 32):
         n_probe_steps = None if probe == "default" else n
         adaptive = relative_error(
-            idg.attribute(x, target=t, n_steps=n, n_probe_steps=n_probe_steps), reference)
+            idg.attribute(x, target=t, n_steps=n, n_probe_steps=n_probe_steps, rescale=False),
+            reference)
         midpoint = relative_error(
-            idg.attribute(x, target=t, n_steps=n, method="riemann_middle"), reference)
+            idg.attribute(x, target=t, n_steps=n, method="riemann_middle", rescale=False),
+            reference)
         # measured adaptive / midpoint error over seeds 0-3: <= 0.06 at 16 steps,
         # <= 0.002 at 32 steps
         assert adaptive < 0.1 * midpoint, (n, adaptive, midpoint)
@@ -67,7 +70,7 @@ def test_linear_model_closed_form():
     expected = d * w * (d @ w)[:, None]
     idg = IntegratedDecisionGradients(model)
     for method in IntegratedDecisionGradients.methods[:-1]:  # all but the authors' reference
-        got = idg.attribute(x, baseline, target=2, n_steps=7, method=method)
+        got = idg.attribute(x, baseline, target=2, n_steps=7, method=method, rescale=False)
         # Captum's riemann_trapezoid weights sum to (n - 1) / n, as in Captum's IG
         torch.testing.assert_close(got, expected * (6 / 7 if method == "riemann_trapezoid"
                                                     else 1))
@@ -174,7 +177,8 @@ def test_tuple_inputs_and_additional_forward_args():
     base = (torch.zeros(1, 4, dtype=torch.float64), 0.5)
     idg = IntegratedDecisionGradients(model)
     a1, a2 = idg.attribute((x1, x2), base, target=torch.tensor([0, 2, 1]),
-                           additional_forward_args=0.7, n_steps=4000, method="riemann_middle")
+                           additional_forward_args=0.7, n_steps=4000, method="riemann_middle",
+                           rescale=False)
     assert a1.shape == x1.shape and a2.shape == x2.shape
     # dense reference over the concatenated features
     flat = torch.cat([x1, x2.flatten(1)], dim=1)

@@ -34,7 +34,8 @@ def test_tolerance_meets_its_error_against_a_dense_reference(method):
         ig_ref, idg_ref = dense_path_reference(model, x[0], torch.zeros(6, dtype=torch.float64),
                                                target)
         explainer = method(model)
-        attributions = explainer.attribute(x, target=target, n_steps=1024, tolerance=1e-3)
+        raw = dict(rescale=False) if method is IntegratedDecisionGradients else {}
+        attributions = explainer.attribute(x, target=target, n_steps=1024, tolerance=1e-3, **raw)
         reference = idg_ref if method is IntegratedDecisionGradients else ig_ref
         errors.append(relative_error(attributions[0], reference))
         report = explainer.refinement
@@ -57,7 +58,7 @@ def test_each_round_is_one_pass_over_the_examples_still_refining():
     model.register_forward_hook(
         lambda m, i, o: passes.append(i[0].shape[0]) if torch.is_grad_enabled() else None)
     explainer = IntegratedDecisionGradients(model)
-    explainer.attribute(x, target=target, n_steps=512, tolerance=1e-2)
+    explainer.attribute(x, target=target, n_steps=512, tolerance=1e-2, rescale=False)
     report = explainer.refinement
     # a first round of 16 samples, then larger ones; a pass holds the examples
     # still refining, each taking the round's samples
@@ -152,7 +153,7 @@ def test_tolerance_works_with_a_fixed_rule(method):
                                                target)
         explainer = IntegratedDecisionGradients(model)
         attributions = explainer.attribute(x, target=target, n_steps=4096, method=method,
-                                           tolerance=1e-3)
+                                           tolerance=1e-3, rescale=False)
         report = explainer.refinement
         assert bool(report.converged[0]) and int(report.evaluations[0]) < 4096
         # the fixed rules probe nothing: the end points only, one pass of two rows

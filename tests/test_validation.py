@@ -112,5 +112,6 @@ def test_default_passes_fit_a_quarter_of_free_memory(monkeypatch):
     sizes = []
     model.register_forward_hook(lambda m, i, o: sizes.append(i[0].shape[0]))
     IntegratedDecisionGradients(model).attribute(torch.rand(2, 3, 32, 32), target=1,
-                                                 n_steps=400, method="riemann_middle")
+                                                 n_steps=400, method="riemann_middle",
+                                                 rescale=False)
     assert max(sizes) <= rows and sum(sizes) == 2 * 400

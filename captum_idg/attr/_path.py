@@ -315,6 +315,28 @@ class StepSums:
         )
 
 
+# a change of the target output below this many units of rounding of its size (and
+# below this share of it, for half precision) is no change
+STILL_ULPS = 100
+STILL_SHARE = 1e-5
+
+
+def check_output_moves(start: Tensor, end: Tensor) -> Tensor:
+    r"""Warns about the examples whose target output does not move from the
+    path's ``start`` to its ``end`` (exactly, or by less than rounding noise
+    of its size), and returns them as a mask."""
+    size = torch.maximum(start.abs(), end.abs())
+    share = min(STILL_ULPS * torch.finfo(start.dtype).eps, STILL_SHARE)
+    still = (end - start).abs() <= share * size
+    if still.any():
+        warn(f"the target output of {some_examples(still.nonzero().flatten().tolist(), len(still))}"
+             " does not move along the path (F(x) - F(x') is 0 or rounding noise): their "
+             "attributions are 0 or noise. Check that the target depends on the input (an "
+             "untrained or zero-initialised head gives this) and that the baseline differs "
+             "from the input.")
+    return still
+
+
 def warn_no_change(unseen: Tensor, after: str = "") -> None:
     r"""Warns about the examples ``unseen`` whose samples saw no change of the
     target output although it changes along their path (their attributions

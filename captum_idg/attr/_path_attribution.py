@@ -17,7 +17,7 @@ from torch import Tensor
 from captum_idg._validation import check_choice, check_real
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._intake import take_arguments
-from captum_idg.attr._path import Path, StraightLinePath, warn_no_change
+from captum_idg.attr._path import Path, StraightLinePath, check_output_moves, warn_no_change
 from captum_idg.attr._path_integral import (
     Adaptive,
     AuthorsSchedule,
@@ -137,14 +137,19 @@ class PathIntegralAttribution(Attribution):
         sums, attributions = integral.sums, integral.sums.attributions
         unseen = sums.weighted_rate == 0
         own_delta = return_convergence_delta and not self.complete
-        if rescale or own_delta or unseen.any():
+        if rescale or own_delta or unseen.any() or integral.known.grid is not None:
             start, end = integral.known.with_endpoints(model).endpoints()
-            warn_no_change(unseen & (end != start), " after rescale" if rescale else "")
+            still = check_output_moves(start, end)
+            warn_no_change(unseen & ~still, " after rescale" if rescale else "")
         if rescale:
             attributions = _rescaled(attributions, sums.weighted_rate, end - start)
+        # as Captum's IG: half-precision attributions come back in float32
+        attributions = tuple(a.to(torch.promote_types(a.dtype, torch.float32))
+                             for a in attributions)
         formatted = _format_output(_is_tuple(inputs), attributions)
         if own_delta:
-            return formatted, sums.rate_integral - (end - start)
+            delta = sums.rate_integral - (end - start)
+            return formatted, delta.to(torch.promote_types(delta.dtype, torch.float32))
         return formatted
 
 

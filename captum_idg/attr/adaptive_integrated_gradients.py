@@ -9,6 +9,7 @@ from torch import Tensor
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._path_integral import PathWeight
+from captum_idg.attr._references import several_references
 
 
 class AdaptiveIntegratedGradients(PathIntegralAttribution):
@@ -30,6 +31,7 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
 
     @log_usage()
     @documented
+    @several_references
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,

@@ -24,6 +24,7 @@ from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
 from captum_idg.attr._intake import take_arguments
 from captum_idg.attr._path import StepSums, StraightLinePath, warn_no_change
+from captum_idg.attr._references import several_references
 
 EPSILON = 1e-9
 
@@ -66,6 +67,7 @@ class GuidedIntegratedGradients(Attribution):
 
     @log_usage()
     @documented
+    @several_references
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,

@@ -11,7 +11,14 @@ from torch import Tensor
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
 from captum_idg.attr._intake import take_arguments
-from captum_idg.attr._path import StepSums, StraightLinePath, flat_features, warn_no_change
+from captum_idg.attr._path import (
+    StepSums,
+    StraightLinePath,
+    check_output_moves,
+    flat_features,
+    warn_no_change,
+)
+from captum_idg.attr._references import several_references
 from captum_idg.attr.schedules import riemann_schedule
 
 
@@ -56,6 +63,7 @@ class ImportantDirectionGradientIntegration(Attribution):
 
     @log_usage()
     @documented
+    @several_references
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
@@ -106,7 +114,7 @@ class ImportantDirectionGradientIntegration(Attribution):
         end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1])) * moves
         self._add_segments(sums, last[0], end_logit - last[1])
         attributions = sums.result()
-        warn_no_change(~sums.seen & (end_logit[0] != start_logit))
+        warn_no_change(~sums.seen & ~check_output_moves(start_logit, end_logit[0]))
         formatted = _format_output(_is_tuple(inputs), attributions)
         if return_convergence_delta:
             total = sum(flat_features(t, 1).sum(dim=1) for t in attributions)

@@ -9,6 +9,7 @@ from torch import Tensor
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._path_integral import AuthorsDecisionWeight, DecisionWeight
+from captum_idg.attr._references import several_references
 from captum_idg.attr.schedules import RIEMANN_METHODS
 
 
@@ -27,10 +28,12 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
     ``method="adaptive"`` (the default) places the samples where the logit
     moves; ``method="reference"`` reproduces the authors' released algorithm.
 
-    IDG is not complete in IG's sense: the attributions of an example sum to
-    ``integral (dF/da)^2 da``. ``rescale=True`` multiplies them by
-    ``(F(x) - F(x')) / integral (dF/da)^2 da`` so that they sum to
-    ``F(x) - F(x')``; on a linear model this gives exactly IG.
+    The paper's raw IDG is not complete in IG's sense: the attributions of an
+    example sum to ``integral (dF/da)^2 da``. By default (``rescale=True``)
+    they are multiplied by ``(F(x) - F(x')) / integral (dF/da)^2 da`` so that
+    they sum to ``F(x) - F(x')`` with IG's sign, as a Captum user expects; on
+    a linear model this gives exactly IG. ``rescale=False`` gives the raw map,
+    and ``method="reference"`` the authors' raw algorithm.
 
     More details regarding Integrated Decision Gradients can be found in the
     original paper: https://arxiv.org/abs/2305.20052
@@ -40,6 +43,7 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
 
     @log_usage()
     @documented
+    @several_references
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
@@ -51,7 +55,7 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
         internal_batch_size: Optional[int] = None,
         return_convergence_delta: bool = False,
         n_probe_steps: Optional[int] = None,
-        rescale: bool = False,
+        rescale: Optional[bool] = None,
         tolerance: Optional[float] = None,
     ) -> Union[
         TensorOrTupleOfTensorsGeneric, Tuple[TensorOrTupleOfTensorsGeneric, Tensor]
@@ -78,7 +82,13 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
                         convergence delta. Default: False
             {n_probe_steps}
             rescale (bool, optional): Scale each example's attributions so that
-                        they sum to F(x) - F(x'). Default: False
+                        they sum to F(x) - F(x'), with IG's sign, as Captum's
+                        IG attributions do. ``False`` gives the paper's raw
+                        IDG, which sums to ``integral (dF/da)^2 da`` and so is
+                        never negative in sum: where ``F(x) < F(x')`` it
+                        points the opposite way to IG. Default: None (True,
+                        except with ``method="reference"``, the authors'
+                        raw algorithm)
             {tolerance}
 
         Returns:
@@ -105,6 +115,8 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
         if method == "reference" and tolerance is not None:
             raise ValueError("tolerance: the authors' algorithm (method='reference') samples its "
                              "own schedule and has no error estimate; pass method='adaptive'")
+        if rescale is None:
+            rescale = method != "reference"
         weight = AuthorsDecisionWeight() if method == "reference" else DecisionWeight()
         return self._along_straight_line(
             inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
@@ -116,8 +128,8 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
         r"""
         Captum's completeness gap ``sum(attributions) - (F(x) - F(x'))`` of
         the attributions given. IDG is not complete, so for raw IDG this is
-        not an integration error (and with ``rescale=True`` it is 0 by
-        construction); the ``delta`` that :meth:`attribute` returns is the
+        not an integration error (and with ``rescale=True``, the default, it
+        is 0 by construction); the ``delta`` that :meth:`attribute` returns is the
         integration error instead: IG's completeness gap on IDG's samples.
         Arguments as in Captum's ``GradientAttribution.compute_convergence_delta``.
         """

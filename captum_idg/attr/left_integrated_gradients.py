@@ -10,6 +10,7 @@ from captum_idg._validation import check_choice, check_real
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._path_integral import PathWeight, SaturationCut
+from captum_idg.attr._references import several_references
 from captum_idg.attr.schedules import SATURATION_RULES
 
 
@@ -40,6 +41,7 @@ class LeftIntegratedGradients(PathIntegralAttribution):
 
     @log_usage()
     @documented
+    @several_references
     def attribute(  # type: ignore[override]
         self,
         inputs: TensorOrTupleOfTensorsGeneric,

@@ -21,6 +21,7 @@ from captum_idg._validation import add_note
 from captum_idg.attr._docs import documented
 from captum_idg.attr._intake import take_arguments
 from captum_idg.attr._path import summed_gradients
+from captum_idg.attr._references import several_references
 from captum_idg.attr.integrated_decision_gradients import IntegratedDecisionGradients
 
 LayerAttributions = Union[Tensor, Tuple[Tensor, ...], List[Union[Tensor, Tuple[Tensor, ...]]]]
@@ -67,6 +68,7 @@ class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
 
     @log_usage()
     @documented
+    @several_references
     def attribute(  # type: ignore[override]
         self,
         inputs: Union[Tensor, Tuple[Tensor, ...]],
@@ -80,7 +82,7 @@ class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
         attribute_to_layer_input: bool = False,
         grad_kwargs: Optional[Dict[str, Any]] = None,
         n_probe_steps: Optional[int] = None,
-        rescale: bool = False,
+        rescale: Optional[bool] = None,
         tolerance: Optional[float] = None,
     ) -> Union[LayerAttributions, Tuple[LayerAttributions, Tensor]]:
         r"""
@@ -121,9 +123,11 @@ class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
         idg.forward_func = self._layer_forward(counts, attribute_to_layer_input)
         idg.gradient_func = partial(summed_gradients, grad_kwargs=grad_kwargs)
         result = idg.attribute.__wrapped__(  # type: ignore[attr-defined]
-            idg, layer_inputs, layer_baselines, target, (*model_inputs, *(args or ())),
-            n_steps, method, internal_batch_size, return_convergence_delta,
-            n_probe_steps, rescale, tolerance,
+            idg, layer_inputs, baselines=layer_baselines, target=target,
+            additional_forward_args=(*model_inputs, *(args or ())), n_steps=n_steps,
+            method=method, internal_batch_size=internal_batch_size,
+            return_convergence_delta=return_convergence_delta, n_probe_steps=n_probe_steps,
+            rescale=rescale, tolerance=tolerance,
         )
         self.refinement = idg.refinement
         attributions, delta = result if return_convergence_delta else (result, None)
