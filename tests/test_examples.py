@@ -26,11 +26,12 @@ def test_the_readme_pipeline_runs_as_written(tmp_path):
 
 
 @pytest.mark.slow
-def test_the_readme_code_blocks_run_as_they_stand(tmp_path):
-    """Every ```python block of README.md, in order, in one fresh process each; a
+@pytest.mark.parametrize("page", ["README.md", "docs/recipes.md"])
+def test_the_code_blocks_run_as_they_stand(page, tmp_path):
+    """Every ```python block of the page, in order, in one fresh process each; a
     block whose first line is ``# after: COMMAND`` runs the command first."""
-    readme = (ROOT / "README.md").read_text()
-    blocks = re.findall(r"```python\n(.*?)```", readme, flags=re.S)
+    text = (ROOT / page).read_text()
+    blocks = re.findall(r"```python\n(.*?)```", text, flags=re.S)
     assert len(blocks) >= 2
     for block in blocks:
         first = block.splitlines()[0]
