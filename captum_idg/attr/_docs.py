@@ -18,7 +18,12 @@ ARGUMENTS = dict(
                         Start of the path, per input tensor: a scalar, a tensor
                         of the input's shape, or one whose first dimension is 1
                         that broadcasts to it (e.g. ``(1, C, 1, 1)``), as in
-                        Captum. Default: None (zeros)""",
+                        Captum. A tensor with one more dimension,
+                        ``(N, K, *input.shape[1:])`` or ``(1, K, ...)``, gives
+                        K references per example: the attributions (and
+                        delta) are the mean over them, as DeepLIFT-SHAP's,
+                        from one batched call of N x K pairs. Default: None
+                        (zeros)""",
     target="""target (int, tuple, Tensor, or list, optional): Output indices for
                         which gradients are computed, as in Captum: one for all
                         examples or one per example. Default: None""",

@@ -93,7 +93,10 @@ class LayerIntegratedDecisionGradients(LayerIntegratedGradients):
             baselines (scalar, Tensor, or tuple, optional): Baselines of the
                         model's inputs (e.g. padding token ids), broadcast as
                         Captum does; the path starts at the layer's
-                        activations for them. Default: None (zeros)
+                        activations for them. ``(N, K, *inputs.shape[1:])``
+                        gives K reference inputs per example (e.g. K
+                        reference token sequences): the attributions are
+                        the mean over them. Default: None (zeros)
             {target}
             {additional_forward_args}
             n_steps, method, internal_batch_size, return_convergence_delta:
