@@ -254,7 +254,7 @@ def plot_curves(curves: Curves, model: str, path: Path,
 
 def plot_heatmaps(pixels: Tensor, attributions: Dict[str, Tensor], titles: Dict[str, str],
                   suptitle: str, path: Path, legend: Sequence[str] = ()) -> None:
-    """The image, then each method's |attribution| drawn by Captum over the
+    """The image, then each method's absolute attribution drawn by Captum over the
     image in grey with its colour bar; the titles carry the insertion and
     deletion scores, ``legend`` one line per method under the panels."""
     image = pixels.permute(1, 2, 0).cpu().numpy()

@@ -156,10 +156,11 @@ def deletion_curve(
     The deletion curve: scores as the most salient pixels of ``inputs`` are
     replaced with ``baseline``.
 
+    ``forward_func``, ``inputs``, ``attributions``, ``target``,
+    ``additional_forward_args``, ``pixels_per_step``, ``score`` and
+    ``max_examples_per_batch`` are as in :func:`insertion_curve`.
+
     Args:
-        forward_func, inputs, attributions, target, additional_forward_args,
-        pixels_per_step, score, max_examples_per_batch: as in
-                    :func:`insertion_curve`.
         baseline (float or Tensor, optional): The value deleted pixels take,
                     a number or a tensor that broadcasts to ``inputs`` (e.g.
                     ``(1, C, 1, 1)``). Default: 0.0 (the mean colour in

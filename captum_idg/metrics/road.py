@@ -105,10 +105,11 @@ def road_curves(
     (MoRF) or least (LeRF) relevant ``int(fraction * height * width)`` pixels
     are imputed, for every fraction.
 
+    ``forward_func``, ``inputs``, ``attributions``, ``target``,
+    ``additional_forward_args``, ``score`` and ``max_examples_per_batch`` are
+    as in :func:`~captum_idg.metrics.insertion_curve`.
+
     Args:
-        forward_func, inputs, attributions, target, additional_forward_args,
-        score, max_examples_per_batch: as in
-                    :func:`~captum_idg.metrics.insertion_curve`.
         fractions (sequence of float, optional): Fractions of the pixels
                     removed, each in ``(0, 1)``. Default: 0.1, 0.3, 0.5, 0.7,
                     0.9
