@@ -20,8 +20,8 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
     2024): a forward-only probe finds where the logit moves, and Gauss-Legendre
     panels follow it (see :mod:`captum_idg.attr.schedules`). On models whose
     logit saturates the integral converges with fewer gradient evaluations
-    than a uniform grid; ``tolerance`` refines each example until its
-    completeness error is small enough. With one of Captum's ``method`` names
+    than a uniform grid; ``tolerance`` refines each example until the
+    estimated relative error of its map is below it. With one of Captum's ``method`` names
     it gives Captum's IG numbers (``"trapezoid"``: the exact trapezoid rule).
 
     IG: https://arxiv.org/abs/1703.01365, IDG: https://arxiv.org/abs/2305.20052
