@@ -126,11 +126,10 @@ def suite_cases(seed: int, count: int, fresh: bool = False
 
 
 def photo_cases(models: List[str], reference_steps: int, photos: int) -> Iterator[Tuple]:
-    from captum_idg.attr._intake import take_arguments
-    from captum_idg.attr._path import StraightLinePath, summed_gradients
     from captum_idg.attr.schedules import riemann_schedule
     from captum_idg.evaluation.images import demo_images, prepare
     from captum_idg.evaluation.models import load_model
+    from captum_idg.paths import ModelOnPath, StraightLinePath, summed_gradients
 
     for name in models:
         model = load_model(name)
@@ -138,12 +137,12 @@ def photo_cases(models: List[str], reference_steps: int, photos: int) -> Iterato
             x = model.normalise(prepare(photo.pixels, model.size)[None])
             with torch.no_grad():
                 target = int(model.module(x).argmax())
-            path = StraightLinePath.of(take_arguments(model.module, x, None, target, None, 32,
-                                                      reference_steps))
+            path = StraightLinePath((x,), (torch.zeros_like(x),))
+            on_path = ModelOnPath(model.module, summed_gradients, path, target=target, rows=32)
             alphas, weights = riemann_schedule("riemann_middle", reference_steps, 1)
             ig, idg = torch.zeros_like(x[0], dtype=torch.float64), torch.zeros_like(
                 x[0], dtype=torch.float64)
-            for steps, grads, _ in path.gradients(summed_gradients, model.module, alphas):
+            for steps, grads, _ in on_path.gradients(alphas):
                 rate = path.rate_of_change(grads, path.directions).double()
                 g = grads[0][:, 0].double()
                 w = weights[steps, 0].view(-1, 1, 1, 1)

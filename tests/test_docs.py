@@ -74,6 +74,9 @@ def public_names():
     ``captum_idg.metrics`` and ``captum_idg.evaluation`` export, and those the
     modules of ``captum_idg.evaluation`` define."""
     names = {f"captum_idg.attr.{n}" for n in importlib.import_module("captum_idg.attr").__all__}
+    paths = importlib.import_module("captum_idg.paths")
+    names |= {f"captum_idg.paths.{n}" for n in paths.__all__
+              if inspect.isclass(getattr(paths, n)) or inspect.isfunction(getattr(paths, n))}
     names |= {f"captum_idg.metrics.{n}"
               for n in importlib.import_module("captum_idg.metrics").__all__}
     evaluation = importlib.import_module("captum_idg.evaluation")

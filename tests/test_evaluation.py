@@ -13,16 +13,15 @@ from captum_idg.evaluation.methods import METHODS, make_method
 from captum_idg.evaluation.models import LITE_MEAN, LITE_STD, ImageModel, load_model
 from captum_idg.evaluation.pipeline import run
 from captum_idg.evaluation.report import (
-    mean_interval,
     paired,
     paired_table,
     photo_table,
     plot_paired,
     rebuild,
-    sign_test,
     summary_table,
 )
 from captum_idg.evaluation.results import Record, read_csv, read_curves, read_rows, write_csv
+from captum_idg.evaluation.stats import mean_interval, sign_test
 
 
 def same(a, b) -> bool:

@@ -7,8 +7,8 @@ import pytest
 from PIL import Image
 
 from captum_idg.evaluation.league import league, league_table, plot_league
-from captum_idg.evaluation.report import mean_interval
 from captum_idg.evaluation.results import Record
+from captum_idg.evaluation.stats import mean_interval
 
 
 def _records():

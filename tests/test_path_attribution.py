@@ -174,21 +174,17 @@ def test_bad_tolerance(bad, name):
 
 
 def test_a_new_method_is_a_short_composition_of_the_parts():
-    # IDG's weight on Left-IG's cut, composed from the engine's parts, against the slow loop
-    from captum_idg.attr._path_attribution import PathIntegralAttribution
-    from captum_idg.attr._path_integral import DecisionWeight, FixedRule, SaturationCut
+    # IDG's weight on Left-IG's cut, composed from the public parts, against the slow loop
     from captum_idg.attr.schedules import saturation_point
+    from captum_idg.paths import DecisionWeight, FixedRule, PathAttribution, SaturationCut
 
-    class LeftIDG(PathIntegralAttribution):
-        def attribute(self, inputs, target, n_steps):
-            sampler = SaturationCut(FixedRule("riemann_middle"), 0.9, "max")
-            return self._along_straight_line(inputs, None, target, None, n_steps, None, False,
-                                             sampler, DecisionWeight())
+    left_idg = PathAttribution(SaturatingNet(seed=1, gain=6), weight=DecisionWeight(),
+                               sampler=SaturationCut(FixedRule("riemann_middle"), 0.9, "max"))
 
     model = SaturatingNet(seed=1, gain=6)
     x = torch.randn(2, 6, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
     target = model(x).argmax(dim=1)
-    ours = LeftIDG(model).attribute(x, target, 24)
+    ours = left_idg.attribute(x, target=target, n_steps=24)
     for b in range(2):
         t = int(target[b])
         probe = model(torch.linspace(0, 1, 24, dtype=torch.float64)[:, None] * x[b])[:, t]

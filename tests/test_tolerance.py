@@ -8,7 +8,6 @@ import torch
 from scipy.stats import spearmanr
 
 from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
-from captum_idg.attr._intake import take_arguments
 from captum_idg.attr._path import StraightLinePath, summed_gradients
 from captum_idg.attr._path_integral import (
     Adaptive,
@@ -54,15 +53,15 @@ def test_the_estimated_variance_is_the_mean_squared_error(rescale):
     idg = dense_path_reference(model, x[0], torch.zeros(10, dtype=torch.float64), 0, 2**17)[1]
     with torch.no_grad():
         change = (model(x) - model(0 * x))[0, 0]
-    path = StraightLinePath.of(take_arguments(model, x, None, 0, None, None, 32))
-    on_path = ModelOnPath(model, summed_gradients, path, True)
+    on_path = ModelOnPath(model, summed_gradients, StraightLinePath((x,), (0 * x,)),
+                          target=0)
     sampler = Adaptive()
     edges = sampler.strata(on_path, sampler.start(on_path, 32), 8)
     generator = torch.Generator().manual_seed(0)
     squared, estimated = [], []
     for _ in range(300):
         shifts = torch.rand(8, PAIRS, generator=generator, dtype=torch.float64)
-        spread = Spread(path.directions)
+        spread = Spread(on_path.path.directions)
         sums = on_path.sums(Schedule(*randomized_strata(edges, shifts)), DecisionWeight(),
                             spread)
         attribution, reference = sums.attributions[0][0], idg

@@ -1,4 +1,4 @@
-"""Paths, and the model evaluated along them, one schedule per example.
+"""Paths (geometry only), the sums of gradient samples along them, and their warnings.
 
 A :class:`Path` is one curve ``z_b(alpha)``, ``alpha`` from 0 to 1, per
 example of a batch: the straight line ``x' + alpha * (x - x')``
@@ -6,20 +6,16 @@ example of a batch: the straight line ``x' + alpha * (x - x')``
 given as ``alphas`` of shape ``(k, batch)``; rows are laid out step-major like
 Captum's ``IntegratedGradients`` (step ``i`` of example ``b`` is row
 ``i * batch + b``), so Captum's target and forward-argument expansion apply
-unchanged. Passes are
-split to at most :func:`~captum_idg._batching.rows_per_pass` rows, and
-NaN or inf anywhere on the path is an error that says where.
+unchanged. The model runs along a path in
+:class:`~captum_idg.attr._path_integral.ModelOnPath`.
 """
 
 from abc import ABC, abstractmethod
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple, Union
+from typing import Any, Callable, Dict, Optional, Tuple, Union
 
 import torch
 from captum._utils.common import (
-    _expand_additional_forward_args,
-    _expand_target,
     _run_forward,
-    _select_targets,
     safe_div,
 )
 from captum._utils.typing import TargetType
@@ -27,14 +23,9 @@ from torch import Tensor
 
 from captum_idg._batching import (
     Index,
-    row_slices,
-    rows_per_pass,
     take_examples,
-    take_forward_args,
 )
-from captum_idg._validation import check_finite, checked_forward
 from captum_idg._warnings import some_examples, warn
-from captum_idg.attr._intake import Arguments
 
 
 def flat_features(t: Tensor, batch_dims: int) -> Tensor:
@@ -75,36 +66,30 @@ Sums = Union["DirectionSums", "StepSums"]
 
 class Path(ABC):
     r"""
-    One path per example of a batch, with the model's target, extra forward
-    arguments and pass size attached. A subclass says where its points are
-    (:meth:`points`), how fast they move (:meth:`derivative`) and how
-    gradients along it are summed (:meth:`sums`).
+    Geometry only: one curve ``z_b(alpha)``, ``alpha`` from 0 (the start) to 1
+    (the input), per example of a batch. A subclass says where its points are
+    (:meth:`points`), how fast they move (:meth:`derivative`) and how to keep
+    some examples (:meth:`select`); :class:`~captum_idg.paths.ModelOnPath`
+    runs the model along it.
+
+    The contract: ``alphas`` are ``(k, batch)``, a schedule per example;
+    :meth:`points` returns one tensor per input of ``k * batch`` rows laid out
+    step-major like Captum's ``IntegratedGradients`` (step ``i`` of example
+    ``b`` is row ``i * batch + b``); :meth:`derivative` returns ``dz/dalpha``
+    per input, ``(k, batch, *input.shape[1:])``, or ``(batch, ...)`` where it
+    does not depend on ``alpha``.
 
     Args:
         inputs (tuple[Tensor, ...]): Formatted inputs, batch first: the end
                     of every path (``alpha = 1``).
-        target (TargetType): Captum target, one per example or shared.
-        additional_forward_args (tuple, optional): Formatted Captum forward
-                    arguments.
-        rows (int): Most rows per forward pass; a pass always holds at least
-                    one step of the whole batch.
     """
 
     # where the path runs, for error messages
-    where = "on the path from baselines to inputs (alpha 0 is the baseline, 1 the input)"
+    where = "on the path (alpha 0 is its start, 1 the input)"
 
-    def __init__(
-        self,
-        inputs: Tuple[Tensor, ...],
-        target: TargetType,
-        additional_forward_args: Optional[tuple],
-        rows: int,
-    ) -> None:
+    def __init__(self, inputs: Tuple[Tensor, ...]) -> None:
         self.inputs = inputs
         self.batch_size = inputs[0].shape[0]
-        self.target = target
-        self.additional_forward_args = additional_forward_args
-        self.rows = rows
 
     @property
     def schedule_dtype(self) -> torch.dtype:
@@ -124,61 +109,14 @@ class Path(ABC):
     def select(self, index: Index) -> "Path":
         r"""The paths of the examples ``index`` only."""
 
-    @abstractmethod
     def sums(self, multiply_by_inputs: bool) -> Sums:
-        r"""An empty sum of gradient samples along these paths."""
+        r"""An empty sum of gradient samples along these paths: the steps
+        ``c_k * dz/dalpha(a_k)`` of any curve (:class:`StepSums`)."""
+        return StepSums(self.inputs, multiply_by_inputs)
 
-    def _taken(self, index: Index) -> Tuple[Tuple[Tensor, ...], TargetType, Optional[tuple]]:
-        r"""Inputs, target and forward arguments of the examples ``index``."""
-        return (tuple(take_examples(x, index, self.batch_size) for x in self.inputs),
-                take_examples(self.target, index, self.batch_size),
-                take_forward_args(self.additional_forward_args, index, self.batch_size))
-
-    def logits(self, forward_func: Callable, alphas: Tensor) -> Tensor:
-        r"""Forward-only target logits at ``alphas``: shape ``(k, batch)``."""
-        chunks = []
-        forward = checked_forward(forward_func, self.target)
-        with torch.no_grad():
-            for steps in self._step_chunks(alphas.shape[0]):
-                k = steps.stop - steps.start
-                output = _run_forward(
-                    forward,
-                    self.points(alphas[steps]),
-                    _expand_target(self.target, k),
-                    self._expanded_args(k),
-                )
-                chunks.append(output.reshape(k, self.batch_size))
-        logits = torch.cat(chunks)
-        check_finite("forward_func's outputs", logits, alphas, self.where)
-        return logits
-
-    def gradients(
-        self, gradient_func: Callable, forward_func: Callable, alphas: Tensor
-    ) -> Iterator[Tuple[slice, Tuple[Tensor, ...], Tensor]]:
-        r"""
-        Forward and backward passes at ``alphas``, one chunk at a time.
-
-        Yields:
-            ``(steps, grads, logits)``: the slice of steps in this chunk, the
-            gradients of the target logit, each of shape ``(k, batch, *input
-            shape[1:])``, and the target logits, shape ``(k, batch)``.
-        """
-        for steps in self._step_chunks(alphas.shape[0]):
-            k = steps.stop - steps.start
-            target = _expand_target(self.target, k)
-            outputs: List[Tensor] = []
-            grads = gradient_func(
-                checked_forward(forward_func, self.target, outputs),
-                tuple(p.requires_grad_() for p in self.points(alphas[steps])),
-                target,
-                self._expanded_args(k),
-            )
-            logits = _select_targets(outputs[-1].detach(), target).reshape(k, self.batch_size)
-            check_finite("forward_func's outputs", logits, alphas[steps], self.where)
-            grads = tuple(g.view(k, self.batch_size, *g.shape[1:]) for g in grads)
-            for g in grads:
-                check_finite("gradients of forward_func", g, alphas[steps], self.where)
-            yield steps, grads, logits
+    def taken(self, tensors: Tuple[Tensor, ...], index: Index) -> Tuple[Tensor, ...]:
+        r"""The rows ``index`` of per-example ``tensors`` (for :meth:`select`)."""
+        return tuple(take_examples(t, index, self.batch_size) for t in tensors)
 
     @staticmethod
     def rate_of_change(grads: Tuple[Tensor, ...], derivative: Tuple[Tensor, ...]) -> Tensor:
@@ -190,46 +128,22 @@ class Path(ABC):
             for g, d in zip(grads, derivative)
         )
 
-    def _step_chunks(self, n_steps: int) -> Iterator[slice]:
-        return row_slices(n_steps, max(1, self.rows // self.batch_size))
-
-    def _expanded_args(self, k: int) -> Any:
-        if self.additional_forward_args is None:
-            return None
-        return _expand_additional_forward_args(self.additional_forward_args, k)
-
 
 class StraightLinePath(Path):
     r"""
     The straight lines ``x' + alpha * (x - x')`` from ``baselines`` to
-    ``inputs``; ``baselines`` (tuple[Tensor, ...]) have the inputs' shapes.
-    Other arguments as :class:`Path`.
+    ``inputs`` (tuples of tensors of the same shapes).
     """
 
-    def __init__(
-        self,
-        inputs: Tuple[Tensor, ...],
-        baselines: Tuple[Tensor, ...],
-        target: TargetType,
-        additional_forward_args: Optional[tuple],
-        rows: int,
-    ) -> None:
-        super().__init__(inputs, target, additional_forward_args, rows)
+    where = "on the path from baselines to inputs (alpha 0 is the baseline, 1 the input)"
+
+    def __init__(self, inputs: Tuple[Tensor, ...], baselines: Tuple[Tensor, ...]) -> None:
+        super().__init__(inputs)
         self.baselines = baselines
         self.directions = tuple(x - b for x, b in zip(inputs, baselines))
 
-    @classmethod
-    def of(cls, arguments: Arguments) -> "StraightLinePath":
-        r"""The paths of a call's checked arguments (see
-        :func:`~captum_idg.attr._intake.take_arguments`)."""
-        return cls(arguments.inputs, arguments.baselines, arguments.target,
-                   arguments.additional_forward_args,
-                   rows_per_pass(arguments.inputs, arguments.internal_batch_size))
-
     def select(self, index: Index) -> "StraightLinePath":
-        inputs, target, args = self._taken(index)
-        baselines = tuple(take_examples(b, index, self.batch_size) for b in self.baselines)
-        return StraightLinePath(inputs, baselines, target, args, self.rows)
+        return StraightLinePath(self.taken(self.inputs, index), self.taken(self.baselines, index))
 
     def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
         k = alphas.shape[0]

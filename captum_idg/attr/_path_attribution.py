@@ -17,11 +17,9 @@ from torch import Tensor
 from captum_idg._validation import check_choice, check_real
 from captum_idg.attr._base import Attribution
 from captum_idg.attr._intake import take_arguments
-from captum_idg.attr._path import Path, StraightLinePath, check_output_moves, warn_no_change
+from captum_idg.attr._path import StraightLinePath, check_output_moves, warn_no_change
 from captum_idg.attr._path_integral import (
-    Adaptive,
-    AuthorsSchedule,
-    FixedRule,
+    PATH_METHODS,
     FixedSteps,
     ModelOnPath,
     RefinementReport,
@@ -77,15 +75,7 @@ class PathIntegralAttribution(Attribution):
     def _sampler(self, method: str, n_steps: int, n_probe_steps: Optional[int]) -> Sampler:
         r"""The sampler that ``method`` names (one of :attr:`methods`)."""
         check_choice("method", method, self.methods)
-        if method in RIEMANN_METHODS:
-            return FixedRule(method)
-        if method == "reference":
-            if n_probe_steps not in (None, n_steps):
-                raise ValueError(
-                    f"n_probe_steps: the reference schedule probes n_steps={n_steps} points, "
-                    f"got n_probe_steps={n_probe_steps}")
-            return AuthorsSchedule()
-        return Adaptive(n_probe_steps)
+        return PATH_METHODS[method].sampler(n_steps, n_probe_steps)
 
     def _along_straight_line(
         self,
@@ -93,6 +83,7 @@ class PathIntegralAttribution(Attribution):
         baselines: BaselineType,
         target: TargetType,
         additional_forward_args: Any,
+        *,
         n_steps: int,
         internal_batch_size: Optional[int],
         return_convergence_delta: bool,
@@ -104,18 +95,22 @@ class PathIntegralAttribution(Attribution):
         r"""The body of the straight-line methods' ``attribute``: see their docstrings."""
         arguments = take_arguments(self.forward_func, inputs, baselines, target,
                                    additional_forward_args, internal_batch_size, n_steps)
-        path = StraightLinePath.of(arguments)
-        formatted = self._integrate(inputs, path, n_steps, sampler, weight, tolerance,
-                                    rescale, return_convergence_delta)
+        model = ModelOnPath.of(self, StraightLinePath(arguments.inputs, arguments.baselines),
+                               arguments)
+        formatted = self._integrate(inputs, model, n_steps=n_steps, sampler=sampler,
+                                    weight=weight, tolerance=tolerance, rescale=rescale,
+                                    return_convergence_delta=return_convergence_delta)
         if return_convergence_delta and self.complete:  # Captum IG's delta, computed as it does
             return formatted, self.compute_convergence_delta(
-                formatted, path.baselines, path.inputs, target, path.additional_forward_args)
+                formatted, arguments.baselines, arguments.inputs, target,
+                arguments.additional_forward_args)
         return formatted
 
     def _integrate(
         self,
         inputs: TensorOrTupleOfTensorsGeneric,
-        path: Path,
+        model: ModelOnPath,
+        *,
         n_steps: int,
         sampler: Sampler,
         weight: Weight,
@@ -123,15 +118,16 @@ class PathIntegralAttribution(Attribution):
         rescale: bool = False,
         return_convergence_delta: bool = False,
     ) -> Attributions:
-        r"""Runs the composition on ``path`` and returns attributions formatted
-        like ``inputs`` (with the delta of the samples where asked and the
-        class is not :attr:`complete`)."""
+        r"""Runs the composition with ``model`` on its path and returns
+        attributions formatted like ``inputs`` (with the delta of the samples
+        where asked and the class is not :attr:`complete`)."""
         if tolerance is not None:
             check_real("tolerance", tolerance, 0.0, low_open=True)
+            if not isinstance(model.path, StraightLinePath):
+                raise ValueError("tolerance: tolerance mode estimates the error of straight-line "
+                                 f"paths only, not of a {type(model.path).__name__}")
         stopping = (FixedSteps(n_steps) if tolerance is None
                     else Tolerance(n_steps, tolerance, rescale))
-        model = ModelOnPath(self.forward_func, self.gradient_func, path,
-                            self.multiplies_by_inputs)
         integral = stopping.run(model, sampler, weight)
         self.refinement = integral.report
         sums, attributions = integral.sums, integral.sums.attributions

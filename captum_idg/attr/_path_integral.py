@@ -22,19 +22,35 @@ A path method is ``sum_k c_k grad F(z(a_k)) * dz/da(a_k)`` on a
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Callable, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
 
 import torch
-from captum._utils.common import safe_div
+from captum._utils.common import (
+    _expand_additional_forward_args,
+    _expand_target,
+    _run_forward,
+    _select_targets,
+    safe_div,
+)
+from captum._utils.typing import TargetType
 from torch import Tensor
 
-from captum_idg._batching import Index, check_steps_fit, row_slices
-from captum_idg._validation import check_count
+from captum_idg._batching import (
+    Index,
+    check_steps_fit,
+    row_slices,
+    rows_per_pass,
+    take_examples,
+    take_forward_args,
+)
+from captum_idg._validation import check_count, check_finite, checked_forward
 from captum_idg._warnings import some_examples, warn
+from captum_idg.attr._intake import Arguments
 from captum_idg.attr._path import Path, flat_features
 from captum_idg.attr.schedules import (
     PAIRS,
     PROBE_ROUNDS,
+    RIEMANN_METHODS,
     adaptive_schedule,
     default_probe_steps,
     equal_mass_edges,
@@ -152,9 +168,12 @@ class Known:
 
 class ModelOnPath:
     r"""
-    The model evaluated along a path: forward-only logits for samplers
-    (:meth:`logits`, counted per example in ``probes``) and the gradient
-    passes of a schedule summed under a weight rule (:meth:`sums`).
+    The model run along a path, with a call's ``target``, forward arguments
+    and pass size (at most ``rows`` rows a pass, at least one step of the
+    whole batch; None: a quarter of the free memory): forward-only logits for
+    samplers (:meth:`logits`, counted per example in ``probes``) and gradient
+    passes (:meth:`gradients`), summed under a weight rule by :meth:`sums`.
+    NaN or inf anywhere on the path is an error that says where.
     """
 
     def __init__(
@@ -162,7 +181,11 @@ class ModelOnPath:
         forward_func: Callable,
         gradient_func: Callable,
         path: Path,
-        multiply_by_inputs: bool,
+        *,
+        multiply_by_inputs: bool = True,
+        target: TargetType = None,
+        additional_forward_args: Optional[tuple] = None,
+        rows: Optional[int] = None,
         probes: Optional[Tensor] = None,
         index: Optional[Tensor] = None,
     ) -> None:
@@ -170,10 +193,23 @@ class ModelOnPath:
         self.gradient_func = gradient_func
         self.path = path
         self.multiply_by_inputs = multiply_by_inputs
+        self.target = target
+        self.additional_forward_args = additional_forward_args
+        self.rows = rows_per_pass(path.inputs, None) if rows is None else rows
         device = path.inputs[0].device
         self.probes = torch.zeros(path.batch_size, dtype=torch.long, device=device) \
             if probes is None else probes
         self.index = torch.arange(path.batch_size, device=device) if index is None else index
+
+    @classmethod
+    def of(cls, attribution: Any, path: Path, arguments: Arguments) -> "ModelOnPath":
+        r"""``attribution``'s model along ``path``, with a call's checked
+        ``arguments`` (see :func:`~captum_idg.attr._intake.take_arguments`)."""
+        return cls(attribution.forward_func, attribution.gradient_func, path,
+                   multiply_by_inputs=attribution.multiplies_by_inputs,
+                   target=arguments.target,
+                   additional_forward_args=arguments.additional_forward_args,
+                   rows=rows_per_pass(arguments.inputs, arguments.internal_batch_size))
 
     def like(self) -> dict:
         r"""dtype and device of the path's schedules."""
@@ -181,13 +217,18 @@ class ModelOnPath:
 
     def select(self, index: Tensor) -> "ModelOnPath":
         r"""The model on the paths of the examples ``index`` only."""
+        size = self.path.batch_size
         return ModelOnPath(self.forward_func, self.gradient_func, self.path.select(index),
-                           self.multiply_by_inputs, self.probes, self.index[index])
+                           multiply_by_inputs=self.multiply_by_inputs,
+                           target=take_examples(self.target, index, size),
+                           additional_forward_args=take_forward_args(
+                               self.additional_forward_args, index, size),
+                           rows=self.rows, probes=self.probes, index=self.index[index])
 
     def logits(self, alphas: Tensor) -> Tensor:
         r"""Forward-only target logits at ``alphas`` ``(k, batch)``."""
         self.probes[self.index] += alphas.shape[0]
-        return self.path.logits(self.forward_func, alphas)
+        return self._logits(alphas)
 
     def logits_where(self, alphas: Tensor, where: Tensor, fill: Tensor) -> Tensor:
         r"""
@@ -197,12 +238,59 @@ class ModelOnPath:
         """
         step, example = where.nonzero(as_tuple=True)
         logits = fill.expand_as(alphas).clone()
-        for rows in row_slices(len(example), self.path.rows):
+        for rows in row_slices(len(example), self.rows):
             at = step[rows], example[rows]
-            logits[at] = self.path.select(example[rows]).logits(
-                self.forward_func, alphas[at][None])[0].to(logits.dtype)
+            logits[at] = self.select(example[rows])._logits(alphas[at][None])[0].to(logits.dtype)
         self.probes.index_add_(0, self.index, where.sum(dim=0))
         return logits
+
+    def gradients(self, alphas: Tensor) -> Iterator[Tuple[slice, Tuple[Tensor, ...], Tensor]]:
+        r"""
+        Forward and backward passes at ``alphas`` ``(k, batch)``, one chunk at a time.
+
+        Yields:
+            ``(steps, grads, logits)``: the slice of steps in this chunk, the
+            gradients of the target logit, each of shape ``(k, batch, *input
+            shape[1:])``, and the target logits, shape ``(k, batch)``.
+        """
+        batch, where = self.path.batch_size, self.path.where
+        for steps in self._step_chunks(alphas.shape[0]):
+            k = steps.stop - steps.start
+            target = _expand_target(self.target, k)
+            outputs: List[Tensor] = []
+            grads = self.gradient_func(
+                checked_forward(self.forward_func, self.target, outputs),
+                tuple(p.requires_grad_() for p in self.path.points(alphas[steps])),
+                target,
+                self._expanded_args(k),
+            )
+            logits = _select_targets(outputs[-1].detach(), target).reshape(k, batch)
+            check_finite("forward_func's outputs", logits, alphas[steps], where)
+            grads = tuple(g.view(k, batch, *g.shape[1:]) for g in grads)
+            for g in grads:
+                check_finite("gradients of forward_func", g, alphas[steps], where)
+            yield steps, grads, logits
+
+    def _logits(self, alphas: Tensor) -> Tensor:
+        chunks = []
+        forward = checked_forward(self.forward_func, self.target)
+        with torch.no_grad():
+            for steps in self._step_chunks(alphas.shape[0]):
+                k = steps.stop - steps.start
+                output = _run_forward(forward, self.path.points(alphas[steps]),
+                                      _expand_target(self.target, k), self._expanded_args(k))
+                chunks.append(output.reshape(k, self.path.batch_size))
+        logits = torch.cat(chunks)
+        check_finite("forward_func's outputs", logits, alphas, self.path.where)
+        return logits
+
+    def _step_chunks(self, n_steps: int) -> Iterator[slice]:
+        return row_slices(n_steps, max(1, self.rows // self.path.batch_size))
+
+    def _expanded_args(self, k: int) -> Any:
+        if self.additional_forward_args is None:
+            return None
+        return _expand_additional_forward_args(self.additional_forward_args, k)
 
     def uniform_logits(self, n_points: int) -> Known:
         r"""The logits on ``linspace(0, 1, n_points)``."""
@@ -219,9 +307,7 @@ class ModelOnPath:
         rate_integral = torch.zeros_like(alphas[0])
         weighted_rate = torch.zeros_like(alphas[0])
         logits = torch.zeros_like(alphas)
-        for steps, grads, chunk_logits in self.path.gradients(
-            self.gradient_func, self.forward_func, alphas
-        ):
+        for steps, grads, chunk_logits in self.gradients(alphas):
             logits[steps] = chunk_logits
             derivative = self.path.derivative(alphas[steps])
             rate = self.path.rate_of_change(grads, derivative)
@@ -645,3 +731,43 @@ def _relative(difference: Tensor, scale: Tensor) -> Tensor:
     gap, scale = difference.abs(), scale.abs()
     return torch.where(scale > 0, safe_div(gap, scale),
                        torch.where(gap > 0, float("inf"), 0.0))
+
+
+# The registry of method names ----------------------------------------------
+
+
+@dataclass(frozen=True)
+class PathMethod:
+    r"""
+    What a ``method=`` name stands for: ``sampler(n_steps, n_probe_steps)``
+    makes its :class:`Sampler`, and ``decision_weight()`` the weight rule of
+    IDG's importance factor that goes with it (the exact ``dF/da``, or the
+    IDG authors' finite differences with their schedule).
+    """
+
+    sampler: Callable[[int, Optional[int]], Sampler]
+    decision_weight: Callable[[], Weight] = DecisionWeight
+
+
+def _authors_schedule(n_steps: int, n_probe_steps: Optional[int]) -> Sampler:
+    if n_probe_steps not in (None, n_steps):
+        raise ValueError(f"n_probe_steps: the reference schedule probes n_steps={n_steps} "
+                         f"points, got n_probe_steps={n_probe_steps}")
+    return AuthorsSchedule()
+
+
+PATH_METHODS: Dict[str, PathMethod] = {
+    **{name: PathMethod(lambda n, p, name=name: FixedRule(name)) for name in RIEMANN_METHODS},
+    "adaptive": PathMethod(lambda n, p: Adaptive(p)),
+    "reference": PathMethod(_authors_schedule, AuthorsDecisionWeight),
+}
+
+
+def register_method(name: str, method: PathMethod) -> None:
+    r"""Makes ``name`` a ``method=`` of the classes whose ``methods`` list it
+    (:class:`~captum_idg.paths.PathAttribution` takes every registered name)."""
+    if not isinstance(name, str) or not name:
+        raise ValueError(f"name must be a non-empty string, got {name!r}")
+    if not isinstance(method, PathMethod):
+        raise ValueError(f"method must be a PathMethod, got {type(method).__name__}")
+    PATH_METHODS[name] = method

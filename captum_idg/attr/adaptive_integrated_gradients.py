@@ -83,7 +83,8 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
             >>> attribution = aig.attribute(input, target=3, n_steps=256, tolerance=1e-3)
         """
         return self._along_straight_line(
-            inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
-            return_convergence_delta, self._sampler(method, n_steps, n_probe_steps), PathWeight(),
-            tolerance,
-        )
+            inputs, baselines, target, additional_forward_args, n_steps=n_steps,
+            internal_batch_size=internal_batch_size,
+            return_convergence_delta=return_convergence_delta,
+            sampler=self._sampler(method, n_steps, n_probe_steps), weight=PathWeight(),
+            tolerance=tolerance)

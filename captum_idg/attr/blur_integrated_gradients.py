@@ -9,11 +9,11 @@ from captum._utils.typing import TargetType, TensorOrTupleOfTensorsGeneric
 from captum.log import log_usage
 from torch import Tensor
 
-from captum_idg._batching import Index, rows_per_pass
+from captum_idg._batching import Index
 from captum_idg._validation import check_real
 from captum_idg.attr._docs import documented
-from captum_idg.attr._intake import Arguments, take_arguments
-from captum_idg.attr._path import Path, StepSums
+from captum_idg.attr._intake import take_arguments
+from captum_idg.attr._path import Path
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._path_integral import (
     DecisionWeight,
@@ -66,23 +66,14 @@ class BlurPath(Path):
     where = "on the blur path (alpha 0 is the most blurred image, 1 the input)"
     schedule_dtype = torch.float64  # sigmas as exact as PAIR's
 
-    def __init__(self, inputs: Tuple[Tensor, ...], target: TargetType,
-                 additional_forward_args: Optional[tuple], rows: int, top_sigma: float,
-                 grad_step: float) -> None:
-        super().__init__(inputs, target, additional_forward_args, rows)
+    def __init__(self, inputs: Tuple[Tensor, ...], top_sigma: float, grad_step: float) -> None:
+        super().__init__(inputs)
         self.top_sigma, self.grad_step = top_sigma, grad_step
         # the blurs of the last sigmas asked for: points, then derivative, ask for the same
         self._last: Optional[Tuple[list, Tuple[Tensor, ...]]] = None
 
-    @classmethod
-    def of(cls, arguments: Arguments, top_sigma: float, grad_step: float) -> "BlurPath":
-        r"""The blur paths of a call's checked arguments."""
-        return cls(arguments.inputs, arguments.target, arguments.additional_forward_args,
-                   rows_per_pass(arguments.inputs, arguments.internal_batch_size),
-                   top_sigma, grad_step)
-
     def select(self, index: Index) -> "BlurPath":
-        return BlurPath(*self._taken(index), self.rows, self.top_sigma, self.grad_step)
+        return BlurPath(self.taken(self.inputs, index), self.top_sigma, self.grad_step)
 
     def points(self, alphas: Tensor) -> Tuple[Tensor, ...]:
         return tuple(b.flatten(0, 1).to(x.dtype)
@@ -94,9 +85,6 @@ class BlurPath(Path):
             (-self.top_sigma / self.grad_step * (_blurred(x, sigmas + self.grad_step) - b)
              ).to(x.dtype)
             for b, x in zip(self._blurs(sigmas), self.inputs))
-
-    def sums(self, multiply_by_inputs: bool) -> StepSums:
-        return StepSums(self.inputs, multiply_by_inputs)
 
     def _sigmas(self, alphas: Tensor) -> Tensor:
         return (1 - alphas.to(torch.float64)) * self.top_sigma
@@ -232,8 +220,10 @@ class BlurIntegratedGradients(PathIntegralAttribution):
         check_real("max_sigma", max_sigma, 0.0, low_open=True)
         check_real("grad_step", grad_step, 0.0, low_open=True)
         sigmas = BlurSigmas(max_sigma, sqrt)
-        path = BlurPath.of(arguments, sigmas.top_sigma, grad_step)
-        return self._integrate(inputs, path, n_steps, sigmas, self.weight)
+        model = ModelOnPath.of(self, BlurPath(arguments.inputs, sigmas.top_sigma, grad_step),
+                               arguments)
+        return self._integrate(inputs, model, n_steps=n_steps, sampler=sigmas,
+                               weight=self.weight)
 
 
 class BlurIntegratedDecisionGradients(BlurIntegratedGradients):

@@ -24,6 +24,7 @@ from captum_idg.attr._base import Attribution
 from captum_idg.attr._docs import documented
 from captum_idg.attr._intake import take_arguments
 from captum_idg.attr._path import StepSums, StraightLinePath, warn_no_change
+from captum_idg.attr._path_integral import ModelOnPath
 from captum_idg.attr._references import several_references
 
 EPSILON = 1e-9
@@ -130,8 +131,10 @@ class GuidedIntegratedGradients(Attribution):
             attributions[rows], seen[rows] = sums.result()[0], sums.seen
         if not seen.all():  # did the output change on the paths whose samples saw none?
             unseen = (~seen).nonzero().flatten()
-            ends = StraightLinePath.of(arguments).select(unseen).logits(
-                self.forward_func, torch.tensor([[0.0], [1.0]], dtype=dtype).expand(2, len(unseen)))
+            model = ModelOnPath.of(self, StraightLinePath(arguments.inputs, arguments.baselines),
+                                   arguments)
+            ends = model.select(unseen).logits(
+                torch.tensor([[0.0], [1.0]], dtype=dtype).expand(2, len(unseen)))
             warn_no_change(torch.zeros_like(seen).index_put((unseen,), ends[0] != ends[1]))
         attributions = attributions.to(dtype)
         return _format_output(_is_tuple(inputs), _unflatten(attributions, shapes))

@@ -18,6 +18,7 @@ from captum_idg.attr._path import (
     flat_features,
     warn_no_change,
 )
+from captum_idg.attr._path_integral import ModelOnPath
 from captum_idg.attr._references import several_references
 from captum_idg.attr.schedules import riemann_schedule
 
@@ -94,16 +95,17 @@ class ImportantDirectionGradientIntegration(Attribution):
         Returns:
             **attributions** or 2-element tuple of **attributions**, **delta**.
         """
-        path = StraightLinePath.of(take_arguments(
-            self.forward_func, inputs, baselines, target, additional_forward_args,
-            internal_batch_size, n_steps))
+        arguments = take_arguments(self.forward_func, inputs, baselines, target,
+                                   additional_forward_args, internal_batch_size, n_steps)
+        path = StraightLinePath(arguments.inputs, arguments.baselines)
+        model = ModelOnPath.of(self, path, arguments)
         x = path.inputs[0]
         starts = riemann_schedule("riemann_left", n_steps, path.batch_size, x.dtype, x.device)[0]
         sums = StepSums(path.inputs, self.multiplies_by_inputs)
         # an example whose input is its baseline has segments of length 0: no change
         moves = sum(flat_features(d, 1).ne(0).any(dim=1) for d in path.directions).bool()
         start_logit = last = None
-        for _, grads, logits in path.gradients(self.gradient_func, self.forward_func, starts):
+        for _, grads, logits in model.gradients(starts):
             logits = logits * moves
             if last is None:
                 start_logit = logits[0]
@@ -111,7 +113,7 @@ class ImportantDirectionGradientIntegration(Attribution):
                 self._add_segments(sums, last[0], logits[:1] - last[1])
             self._add_segments(sums, tuple(g[:-1] for g in grads), logits.diff(dim=0))
             last = tuple(g[-1:].clone() for g in grads), logits[-1:]
-        end_logit = path.logits(self.forward_func, torch.ones_like(starts[:1])) * moves
+        end_logit = model.logits(torch.ones_like(starts[:1])) * moves
         self._add_segments(sums, last[0], end_logit - last[1])
         attributions = sums.result()
         warn_no_change(~sums.seen & ~check_output_moves(start_logit, end_logit[0]))

@@ -8,7 +8,7 @@ from torch import Tensor
 
 from captum_idg.attr._docs import documented
 from captum_idg.attr._path_attribution import PathIntegralAttribution
-from captum_idg.attr._path_integral import AuthorsDecisionWeight, DecisionWeight
+from captum_idg.attr._path_integral import PATH_METHODS
 from captum_idg.attr._references import several_references
 from captum_idg.attr.schedules import RIEMANN_METHODS
 
@@ -117,12 +117,12 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
                              "own schedule and has no error estimate; pass method='adaptive'")
         if rescale is None:
             rescale = method != "reference"
-        weight = AuthorsDecisionWeight() if method == "reference" else DecisionWeight()
+        sampler = self._sampler(method, n_steps, n_probe_steps)
         return self._along_straight_line(
-            inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
-            return_convergence_delta, self._sampler(method, n_steps, n_probe_steps), weight,
-            tolerance, rescale,
-        )
+            inputs, baselines, target, additional_forward_args, n_steps=n_steps,
+            internal_batch_size=internal_batch_size,
+            return_convergence_delta=return_convergence_delta, sampler=sampler,
+            weight=PATH_METHODS[method].decision_weight(), tolerance=tolerance, rescale=rescale)
 
     def compute_convergence_delta(self, *args: Any, **kwargs: Any) -> Tensor:
         r"""

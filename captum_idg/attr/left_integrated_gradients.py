@@ -103,9 +103,10 @@ class LeftIntegratedGradients(PathIntegralAttribution):
         sampler = SaturationCut(self._sampler(method, n_steps, None), threshold, threshold_type,
                                 n_probe_steps)
         return self._along_straight_line(
-            inputs, baselines, target, additional_forward_args, n_steps, internal_batch_size,
-            return_convergence_delta, sampler, PathWeight(), tolerance,
-        )
+            inputs, baselines, target, additional_forward_args, n_steps=n_steps,
+            internal_batch_size=internal_batch_size,
+            return_convergence_delta=return_convergence_delta, sampler=sampler,
+            weight=PathWeight(), tolerance=tolerance)
 
     def compute_convergence_delta(self, *args: Any, **kwargs: Any) -> Tensor:
         r"""

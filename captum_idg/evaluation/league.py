@@ -13,10 +13,14 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Callable, Dict, List, Sequence, Tuple
 
-import numpy as np
+import matplotlib
 
-from captum_idg.evaluation.report import group_records, mean_interval, photo, plt
-from captum_idg.evaluation.results import Record
+matplotlib.use("Agg")  # files, never a window
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+
+from captum_idg.evaluation.results import Record  # noqa: E402
+from captum_idg.evaluation.stats import group_records, mean_interval, photo  # noqa: E402
 
 REFERENCE = "IDG"
 
