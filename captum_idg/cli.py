@@ -9,19 +9,16 @@ import threading
 from pathlib import Path
 from typing import Any, List, Optional, Sequence
 
+from captum_idg.names import ABLATION_EXTRA, BENCHMARK_METHODS, METHOD_NAMES, METRIC_NAMES
+
 DESCRIPTION = """Explain images with Integrated Decision Gradients and its companions, and
 benchmark the methods by insertion and deletion on real ImageNet models
 (EfficientNet-Lite0/1, installed from PyPI, no download at run time)."""
-METHOD_NAMES = ("idg", "idg_uniform", "idg_reference", "ig", "left_ig", "guided_ig", "agi",
-                "adaptive_ig", "idgi", "blur_ig", "blur_idg", "saliency", "input_x_gradient",
-                "guided_backprop", "occlusion", "gradient_shap", "kernel_shap", "lime", "lrp",
-                "deeplift", "smoothgrad", "idg_smoothgrad")  # the registry's, checked by a test
 METHODS_HELP = f"""methods: {", ".join(METHOD_NAMES)};
   NAME:STEPS sets a method's own steps (idg_uniform:256)
 metrics: insertion, deletion (RISE), road (ROAD, higher is better), mprt (cascading
   model-parameter randomisation: rank correlation with the original map, lower is
   more model-sensitive; costs --mprt-stages more attributions per map)"""
-METRICS = ("insertion", "deletion", "road", "mprt")  # the pipeline's, checked before torch
 EPILOG = f"""examples:
   captum-idg explain --demo                      heatmaps of the photos in scikit-image
   captum-idg explain photo.jpg --methods idg,ig,guided_ig
@@ -75,10 +72,10 @@ def _method_names(text: str) -> str:
 
 def _metric_names(text: str) -> List[str]:
     names = [m.strip() for m in text.split(",") if m.strip()]
-    unknown = [m for m in names if m not in METRICS]
+    unknown = [m for m in names if m not in METRIC_NAMES]
     if unknown:
         raise argparse.ArgumentTypeError(f"unknown metric {unknown[0]!r}: choose from "
-                                         f"{', '.join(METRICS)}")
+                                         f"{', '.join(METRIC_NAMES)}")
     return names
 
 
@@ -132,7 +129,12 @@ def _parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="captum-idg", description=DESCRIPTION, epilog=EPILOG,
                                      formatter_class=_Help)
     commands = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for add in (_explain_command, _benchmark_command, _attribute_command, _report_command):
+        add(commands)
+    return parser
 
+
+def _explain_command(commands: Any) -> None:
     explain = commands.add_parser(
         "explain", formatter_class=_Help, epilog=METHODS_HELP,
         help="heatmaps and insertion/deletion scores for images",
@@ -151,6 +153,8 @@ def _parser() -> argparse.ArgumentParser:
     # batch 1: a picture as soon as the first image is done
     _run_options(explain, batch_size=1, metrics="insertion,deletion")
 
+
+def _benchmark_command(commands: Any) -> None:
     bench = commands.add_parser(
         "benchmark", formatter_class=_Help, epilog=METHODS_HELP,
         help="insertion/deletion AUC of methods over models and images",
@@ -181,6 +185,8 @@ def _parser() -> argparse.ArgumentParser:
                        help="folder for results.csv, curves.jsonl, tables and plots")
     _run_options(bench)
 
+
+def _attribute_command(commands: Any) -> None:
     attribute = commands.add_parser(
         "attribute", formatter_class=_Help, epilog=METHODS_HELP,
         help="attributions of a whole dataset, kept on disk",
@@ -201,6 +207,8 @@ def _parser() -> argparse.ArgumentParser:
                            help="folder for results.csv and attributions/")
     _run_options(attribute, metrics="")
 
+
+def _report_command(commands: Any) -> None:
     report = commands.add_parser(
         "report", formatter_class=_Help,
         help="rebuild the tables and plots of a benchmark folder",
@@ -212,7 +220,6 @@ def _parser() -> argparse.ArgumentParser:
     report.add_argument("--against", type=_method_names, default="ig",
                         help="the method every other is paired against; other than ig, the "
                              "paired files are named paired_vs_LABEL.txt, ...")
-    return parser
 
 
 def main(argv: Optional[Sequence[str]] = None) -> int:
@@ -300,7 +307,6 @@ def _explain(args: argparse.Namespace) -> int:
 
 
 def _benchmark(args: argparse.Namespace) -> int:
-    from captum_idg.evaluation.methods import ABLATION_EXTRA, BENCHMARK_METHODS
 
     pixels_per_step = args.pixels_per_step
     if args.demo:

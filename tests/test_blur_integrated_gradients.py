@@ -8,8 +8,9 @@ from torch import nn
 
 from captum_idg import BlurIntegratedDecisionGradients, BlurIntegratedGradients
 from captum_idg.attr.blur_integrated_gradients import gaussian_blur
+from tests.oracles import oracle
 
-saliency = pytest.importorskip("saliency.core")
+saliency = oracle("saliency.core")
 
 
 def _net() -> nn.Module:

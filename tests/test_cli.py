@@ -190,10 +190,10 @@ def test_ctrl_c_keeps_the_rows_and_says_how_to_resume(tmp_path):
     assert 1 <= len(read_rows(tmp_path / "out")) < 12
 
 
-def test_the_command_knows_the_pipelines_metrics_and_the_registrys_methods():
-    from captum_idg import cli
+def test_the_command_and_the_registry_read_one_list_of_names():
+    from captum_idg import cli, names
     from captum_idg.evaluation.methods import METHODS
-    from captum_idg.evaluation.pipeline import METRICS
 
-    assert cli.METRICS == METRICS
-    assert cli.METHOD_NAMES == tuple(METHODS)
+    assert cli.METHOD_NAMES is names.METHOD_NAMES and cli.METRIC_NAMES is names.METRIC_NAMES
+    assert tuple(METHODS) == names.METHOD_NAMES
+    assert "torch" not in names.__dict__  # the command line reads it before torch loads

@@ -13,10 +13,12 @@ from urllib.parse import unquote, urlsplit
 
 import pytest
 
+from tests.oracles import oracle
+
 ROOT = Path(__file__).resolve().parent.parent
 
-pytest.importorskip("sphinx")
-pytest.importorskip("myst_nb")
+oracle("sphinx")
+oracle("myst_nb")
 
 
 @pytest.fixture(scope="module")

@@ -13,8 +13,9 @@ from captum.attr import IntegratedGradients, NoiseTunnel
 from models import SaturatingNet, TwoInputNet
 
 from captum_idg import GuidedIntegratedGradients
+from tests.oracles import oracle
 
-pair = pytest.importorskip("saliency.core.guided_ig")
+pair = oracle("saliency.core.guided_ig")
 
 
 @pytest.fixture(autouse=True)

@@ -14,6 +14,7 @@ from captum_idg.metrics import (
     pixel_order,
     rise_kernel,
 )
+from tests.oracles import oracle
 
 
 class TinyNet(torch.nn.Module):
@@ -121,7 +122,7 @@ def rise_causal_metric(model, image, explanation, mode, step):
 
 @pytest.mark.parametrize("seed", range(3))
 def test_insertion_and_deletion_equal_rises_own_loop(seed):
-    pytest.importorskip("scipy.ndimage")
+    oracle("scipy.ndimage")
     model = SoftmaxNet()
     g = torch.Generator().manual_seed(seed)
     image = torch.randn(1, 3, 28, 28, generator=g)
@@ -133,7 +134,7 @@ def test_insertion_and_deletion_equal_rises_own_loop(seed):
 
 
 def test_rise_kernel_is_scipys_gaussian_filter_of_a_delta():
-    ndimage = pytest.importorskip("scipy.ndimage")
+    ndimage = oracle("scipy.ndimage")
     for size, sigma in ((11, 5.0), (7, 1.5), (3, 4.0)):
         delta = np.zeros((size, size))
         delta[size // 2, size // 2] = 1

@@ -98,7 +98,7 @@ def test_batches_equal_single_images_and_the_store_reads_back(tmp_path):
                 pixels_per_step=64, keep_attributions=True, correct_only=False,
                 heatmaps=False, progress=False)
     assert again.rows == 0 and again.resumed == 36
-    with pytest.raises(ValueError, match="n_steps 8.*asks 16"):  # never a silent reuse
+    with pytest.raises(ValueError, match="n_steps 8.*asks n_steps 16"):  # never a silent reuse
         run(find_images([root]), [model], ["idg"], out, n_steps=16, pixels_per_step=64,
             correct_only=False, heatmaps=False, progress=False)
 

@@ -2,7 +2,6 @@
 
 import copy
 
-import pytest
 import torch
 
 from captum_idg import (
@@ -11,8 +10,9 @@ from captum_idg import (
     LeftIntegratedGradients,
     adaptive_schedule,
 )
+from tests.oracles import oracle
 
-hypothesis = pytest.importorskip("hypothesis")
+hypothesis = oracle("hypothesis")
 given, settings, st = hypothesis.given, hypothesis.settings, hypothesis.strategies
 
 seeds = st.integers(min_value=0, max_value=2**31 - 1)

@@ -9,8 +9,9 @@ from torch import nn
 
 from captum_idg.metrics import road, road_curves
 from captum_idg.metrics.road import noisy_linear_imputation
+from tests.oracles import oracle
 
-quantus = pytest.importorskip("quantus")
+quantus = oracle("quantus")
 
 
 @pytest.mark.parametrize("shape, fraction", [((3, 17, 23), 0.6), ((1, 9, 9), 0.2),

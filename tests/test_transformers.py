@@ -7,8 +7,9 @@ from captum.attr import LayerIntegratedGradients, LLMGradientAttribution, TextTo
 
 from captum_idg import LayerIntegratedDecisionGradients
 from tests.language_model import WORDS, WordTokenizer
+from tests.oracles import oracle
 
-transformers = pytest.importorskip("transformers")
+transformers = oracle("transformers")
 
 
 @pytest.fixture(scope="module")

@@ -660,12 +660,8 @@ class Tolerance:
         last_round: Optional[Tuple[Tensor, Tensor]] = None  # its strata and their errors
         while True:
             shifts = torch.rand(size // GROUP, PAIRS, generator=generator, dtype=torch.float64)
-            base = sampler.strata(round_model, round_known, size // GROUP)
-            edges = base if last_round is None else variance_edges(base, *last_round,
-                                                                   size // GROUP)
-            schedule = Schedule(*(t.to(**like) for t in randomized_strata(edges, shifts)))
-            spread = Spread(round_model.path.directions if model.multiply_by_inputs else None)
-            sums = round_model.sums(schedule, weight, spread)
+            schedule, sums, spread, edges = _round(round_model, round_known, sampler, weight,
+                                                   shifts, last_round)
             if results is None:
                 results = [torch.zeros_like(a) for a in sums.attributions]
             for result, attribution in zip(results, sums.attributions):
@@ -673,13 +669,9 @@ class Tolerance:
             rate_integral[active], weighted_rate[active] = sums.rate_integral, sums.weighted_rate
             evaluations[active] += size
             used += size
-            variance = spread.variance(sums.attributions, sums.weighted_rate, self.rescale)
-            norm = sum(flat_features(a, 1).pow(2).sum(dim=1) for a in sums.attributions).sqrt()
             round_known = round_known.merged(schedule.alphas, sums.logits)
-            last, estimate[active] = estimate[active], torch.maximum(
-                _relative(COVERAGE * variance.sqrt(), norm),
-                _relative(sums.rate_integral - change[active], round_known.variation()),
-            ).to(estimate.dtype)
+            last, estimate[active] = estimate[active], self._estimate(
+                sums, spread, change[active], round_known).to(estimate.dtype)
             order = None
             if used > size:  # a lucky round alone cannot stop: the last one, scaled at order 1
                 order = _observed_order(last, estimate[active], previous / size)
@@ -705,6 +697,29 @@ class Tolerance:
                  f"{float(error.max()):.3g}: pass a larger n_steps")
         report = RefinementReport(evaluations, model.probes.clone(), error, converged)
         return Integral(PathSums(tuple(results), rate_integral, weighted_rate), known, report)
+
+    def _estimate(self, sums: PathSums, spread: "Spread", change: Tensor, known: Known) -> Tensor:
+        r"""A round's own error estimate: ``COVERAGE`` standard errors of the map
+        relative to its norm, at least the completeness error of its samples."""
+        variance = spread.variance(sums.attributions, sums.weighted_rate, self.rescale)
+        norm = sum(flat_features(a, 1).pow(2).sum(dim=1) for a in sums.attributions).sqrt()
+        return torch.maximum(_relative(COVERAGE * variance.sqrt(), norm),
+                             _relative(sums.rate_integral - change, known.variation()))
+
+
+def _round(model: ModelOnPath, known: Known, sampler: Sampler, weight: Weight, shifts: Tensor,
+           last_round: Optional[Tuple[Tensor, Tensor]]
+           ) -> Tuple[Schedule, PathSums, "Spread", Tensor]:
+    r"""One round of the randomized rule with ``shifts`` ``(strata, PAIRS)``: its
+    schedule, sums, spread and strata edges. The sampler places the strata; after
+    a first round, half the mass goes where ``last_round`` (its strata and their
+    errors) says the error came from."""
+    strata = shifts.shape[0]
+    base = sampler.strata(model, known, strata)
+    edges = base if last_round is None else variance_edges(base, *last_round, strata)
+    schedule = Schedule(*(t.to(**model.like()) for t in randomized_strata(edges, shifts)))
+    spread = Spread(model.path.directions if model.multiply_by_inputs else None)
+    return schedule, model.sums(schedule, weight, spread), spread, edges
 
 
 def _observed_order(before: Tensor, after: Tensor, ratio: float) -> Tensor:

@@ -10,6 +10,7 @@ from captum.log import log_usage
 from torch import Tensor
 
 from captum_idg._batching import Index
+from captum_idg._gaussian import gaussian_taps
 from captum_idg._validation import check_real
 from captum_idg.attr._docs import documented
 from captum_idg.attr._intake import take_arguments
@@ -44,13 +45,11 @@ def gaussian_blur(images: Tensor, sigma: float) -> Tensor:
 
 def _blur_matrix(size: int, sigma: float, device: torch.device) -> Tensor:
     """``(size, size)``: row ``i`` holds the normalised Gaussian taps of output ``i``."""
-    radius = int(4 * sigma + 0.5)
-    taps = torch.arange(-radius, radius + 1, dtype=torch.float64, device=device)
-    total = torch.exp(-0.5 * (taps / sigma) ** 2).sum()
-    index = torch.arange(size, dtype=torch.float64, device=device)
+    taps = gaussian_taps(sigma, device)
+    radius = (len(taps) - 1) // 2
+    index = torch.arange(size, device=device)
     offset = index[None, :] - index[:, None]
-    weights = torch.exp(-0.5 * (offset / sigma) ** 2) / total
-    return torch.where(offset.abs() <= radius, weights, 0.0)
+    return torch.where(offset.abs() <= radius, taps[(offset + radius).clamp(0, 2 * radius)], 0.0)
 
 
 class BlurPath(Path):

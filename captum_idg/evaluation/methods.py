@@ -42,8 +42,9 @@ from captum_idg import (
 )
 from captum_idg.evaluation.models import ImageModel
 from captum_idg.evaluation.propagation import deeplift_ready, lrp
+from captum_idg.metrics.randomisation import Explain
+from captum_idg.names import METHOD_NAMES
 
-Explain = Callable[[Tensor, Tensor], Tensor]
 Builder = Callable[[ImageModel, int, Optional[int]], Explain]
 INTERNAL_BATCH_SIZE = 25
 
@@ -285,14 +286,9 @@ METHODS: Dict[str, Method] = {
     "idg_smoothgrad": Method("SmoothGrad IDG", f"IDG averaged over {SMOOTHGRAD_SAMPLES} noisy "
                              "copies", _smoothgrad(IntegratedDecisionGradients, rescale=False)),
 }
-PAPER_METHODS = ("idg", "ig", "left_ig", "guided_ig", "agi")
-BENCHMARK_METHODS = PAPER_METHODS + ("idg_uniform", "idg_reference")
-# the ablation that separates the method from the quadrature, next to the
-# 50-step IDG (adaptive, uniform, reference) and IG of BENCHMARK_METHODS
-ABLATION_EXTRA = ("idg_uniform:16", "idg_uniform:256", "ig:256")
-DEFAULT_METHODS = BENCHMARK_METHODS + (
-    "adaptive_ig", "idgi", "saliency", "input_x_gradient", "guided_backprop", "occlusion",
-)
+if tuple(METHODS) != METHOD_NAMES:  # the command line checks names against the list
+    raise ImportError("captum_idg.evaluation.methods: METHODS and captum_idg.names.METHOD_NAMES "
+                      "differ")
 
 
 def parse_method(spec: str) -> Tuple[str, Optional[int]]:

@@ -46,15 +46,21 @@ from captum_idg.evaluation.methods import (
 )
 from captum_idg.evaluation.models import ImageModel, categories, check_model, load_model
 from captum_idg.evaluation.report import plot_heatmaps, rebuild
-from captum_idg.evaluation.results import PartWriter, Record, merge_parts, read_rows, read_skipped
+from captum_idg.evaluation.results import (
+    PartWriter,
+    Record,
+    Settings,
+    merge_parts,
+    read_rows,
+    read_skipped,
+)
 from captum_idg.evaluation.store import read_attribution, write_shard
 from captum_idg.metrics import curve_auc, deletion_curve, insertion_curve
 from captum_idg.metrics.randomisation import randomisation_correlations
 from captum_idg.metrics.road import road_curves, road_score
+from captum_idg.names import DEFAULT_METRICS, METRIC_NAMES
 
 CURVE_BATCH = 64
-METRICS = ("insertion", "deletion", "road", "mprt")
-DEFAULT_METRICS = ("insertion", "deletion", "road")  # mprt: `mprt_stages` more attributions
 MPRT_STAGES = 4
 HeatmapPath = Callable[[str, str], Path]  # (model, image) -> PNG
 
@@ -84,11 +90,11 @@ def attribute_in_halves(explain: Explain, x: Tensor, target: Tensor,
 
 
 def check_metrics(metrics: Sequence[str]) -> List[str]:
-    """``metrics`` in ``METRICS``' order if each is one of them, else ValueError."""
-    unknown = [m for m in metrics if m not in METRICS]
+    """``metrics`` in ``METRIC_NAMES``' order if each is one of them, else ValueError."""
+    unknown = [m for m in metrics if m not in METRIC_NAMES]
     if unknown:
-        raise ValueError(f"unknown metric {unknown[0]!r}: choose from {', '.join(METRICS)}")
-    return [m for m in METRICS if m in metrics]
+        raise ValueError(f"unknown metric {unknown[0]!r}: choose from {', '.join(METRIC_NAMES)}")
+    return [m for m in METRIC_NAMES if m in metrics]
 
 
 def score_curves(model: ImageModel, x: Tensor, attribution: Tensor, target: Tensor,
@@ -146,7 +152,7 @@ def run(
     (``{"my_ig": IntegratedGradients(model.module)}``: ``attribute(x,
     target=t)`` is called on normalised images).
 
-    ``metrics``: any of ``METRICS`` (none: attributions only): insertion and
+    ``metrics``: any of ``METRIC_NAMES`` (none: attributions only): insertion and
     deletion AUCs (``pixels_per_step`` None: the image width, the protocol's),
     ROAD, and the randomisation test in ``mprt_stages`` stages, each a column
     of ``results.csv``. ``keep_attributions``: every map saved as
@@ -199,7 +205,10 @@ Randomised = Callable[[], Tuple[Explain, torch.nn.Module]]  # a method on a mode
 
 
 @dataclass
-class _Method:
+class _Explainer:
+    """A method built for one model: its label, the call, what it is, and how to
+    build it again on a copy of the model (the randomisation test)."""
+
     label: str
     explain: Explain
     about: str = "your attribution object"
@@ -207,7 +216,7 @@ class _Method:
 
 
 def _explainers(methods: Methods, model: ImageModel, n_steps: int,
-                internal_batch_size: Optional[int], mprt: bool) -> Dict[str, _Method]:
+                internal_batch_size: Optional[int], mprt: bool) -> Dict[str, _Explainer]:
     if isinstance(methods, Mapping):
         def on_copy(obj: Any) -> Tuple[Explain, torch.nn.Module]:
             memo: Dict[int, Any] = {}
@@ -215,7 +224,7 @@ def _explainers(methods: Methods, model: ImageModel, n_steps: int,
             copied = copy.deepcopy(obj, memo)
             return lambda x, t: copied.attribute(x, target=t), module
 
-        return {name: _Method(name, lambda x, t, obj=obj: obj.attribute(x, target=t),
+        return {name: _Explainer(name, lambda x, t, obj=obj: obj.attribute(x, target=t),
                               randomised=(lambda obj=obj: on_copy(obj)) if mprt else None)
                 for name, obj in methods.items()}
 
@@ -223,9 +232,21 @@ def _explainers(methods: Methods, model: ImageModel, n_steps: int,
         twin = dataclasses.replace(model, module=copy.deepcopy(model.module))
         return make_method(spec, twin, n_steps, internal_batch_size), twin.module
 
-    return {m: _Method(method_label(m), make_method(m, model, n_steps, internal_batch_size),
+    return {m: _Explainer(method_label(m), make_method(m, model, n_steps, internal_batch_size),
                        method_about(m), (lambda m=m: rebuilt(m)) if mprt else None)
             for m in methods}
+
+
+@dataclass
+class _Seen:
+    """A batch as the model saw it: pixels, normalised inputs, class
+    probabilities, predictions, and the images kept for explaining."""
+
+    pixels: Tensor
+    x: Tensor
+    probabilities: Tensor
+    predicted: Tensor
+    kept: List[int]
 
 
 @dataclass
@@ -250,7 +271,7 @@ class _Job:
         self.skipped = read_skipped(self.out)
         self.writer = PartWriter(self.out, self.me.rank)
         self.summary = RunSummary()
-        self.settings: Dict[str, Tuple[int, int, int, str]] = {}
+        self.settings: Dict[str, Settings] = {}
         self.bar = tqdm(disable=not self.progress or not self.me.main, desc="explain",
                         unit="map", file=sys.stderr, dynamic_ncols=True)
 
@@ -263,8 +284,9 @@ class _Job:
         scored = {"insertion", "deletion"} & set(self.metrics)
         pixels = (self.pixels_per_step or model.size) if scored else 0
         names = ",".join(self.metrics).replace("mprt", f"mprt:{self.mprt_stages}")
-        self.settings = {m: (0 if isinstance(methods, Mapping) else method_steps(m, n_steps),
-                             pixels, model.size, names) for m in methods}
+        steps = {m: 0 if isinstance(methods, Mapping) else method_steps(m, n_steps)
+                 for m in methods}
+        self.settings = {m: Settings(steps[m], pixels, model.size, names) for m in methods}
         _check_settings(self.done.values(), model.name, self.settings, self.out)
         pending = [e for e in entries if (model.name, e.name) not in self.skipped and (
             any((model.name, e.name, m) not in self.done for m in methods)
@@ -289,80 +311,106 @@ class _Job:
         self.summary.skipped.setdefault(model.name, []).append(image)
         self.bar.update(methods)
 
-    def explain(self, model: ImageModel, batch: Batch, explainers: Dict[str, _Method]) -> None:
+    def explain(self, model: ImageModel, batch: Batch, explainers: Dict[str, _Explainer]) -> None:
         """Predicts, explains and scores one batch; writes its rows and pictures."""
         for name, error in batch.failed:
             self.log(f"captum-idg: skipped {name}: {error}")
             self.skip(model, name, f"unreadable: {error}", len(explainers))
         if not batch.entries:
             return
-        names, entries = categories(), batch.entries
+        seen = self.predict(model, batch, len(explainers))
+        maps: Dict[int, Dict[str, Tensor]] = {i: {} for i in seen.kept}
+        rows: Dict[int, Dict[str, Record]] = {i: {} for i in seen.kept}
+        for spec, method in explainers.items():
+            todo = [i for i in seen.kept
+                    if (model.name, batch.entries[i].name, spec) not in self.done]
+            if todo:
+                for i, attribution, record in self.explain_method(model, batch, seen, spec,
+                                                                  method, todo):
+                    maps[i][spec], rows[i][spec] = attribution, record
+        for i in seen.kept:
+            self.show(model, batch, seen, i, maps[i], rows[i], explainers)
+
+    def predict(self, model: ImageModel, batch: Batch, methods: int) -> "_Seen":
+        """The model's prediction of each image; the images whose prediction is
+        not among their labels are skipped where only correct ones count."""
         pixels = batch.pixels.to(self.me.device, non_blocking=True)
         x = model.normalise(pixels)
         with torch.no_grad():
             probabilities = model.module(x).softmax(dim=1)
         predicted = probabilities.argmax(dim=1)
         kept = []
-        for i, entry in enumerate(entries):
+        for i, entry in enumerate(batch.entries):
             if (self.correct_only and entry.labels is not None
                     and int(predicted[i]) not in entry.labels):
-                self.skip(model, entry.name, f"predicted {names[int(predicted[i])]}",
-                          len(explainers))
+                self.skip(model, entry.name, f"predicted {categories()[int(predicted[i])]}",
+                          methods)
             else:
                 kept.append(i)
-        maps: Dict[int, Dict[str, Tensor]] = {i: {} for i in kept}
-        rows: Dict[int, Dict[str, Record]] = {i: {} for i in kept}
-        for spec, method in explainers.items():
-            todo = [i for i in kept if (model.name, entries[i].name, spec) not in self.done]
-            if not todo:
-                continue
-            self.bar.set_postfix_str(f"{model.name} {method.label} x{len(todo)}")
-            xs, targets = x[todo], predicted[todo]
-            start = time.perf_counter()
-            attributions = attribute_in_halves(method.explain, xs, targets, self.log)
-            if x.device.type == "cuda":
-                torch.cuda.synchronize()
-            seconds = (time.perf_counter() - start) / len(todo)
-            curves = score_curves(model, xs, attributions, targets, self.metrics,
-                                  self.settings[spec][1])
-            mprt = self.randomisation(method, xs, targets, attributions)
-            shard = write_shard(self.out, model.name, spec, self.me.rank, {
-                entries[i].name: a for i, a in zip(todo, attributions)},
-                self.float16) if self.keep else ""
-            for k, i in enumerate(todo):
-                entry, target = entries[i], int(predicted[i])
-                record = Record(
-                    model.name, entry.name, method.label, target, names[target],
-                    float(probabilities[i, target]),
-                    *(float(curve_auc(curves[c][k])) if c in curves else float("nan")
-                      for c in ("insertion", "deletion")), seconds,
-                    float(road_score(curves["road_morf"][k], curves["road_lerf"][k]))
-                    if "road_morf" in curves else float("nan"),
-                    float(mprt[k]) if mprt is not None else float("nan"),
-                    spec, *self.settings[spec],
-                    labels=";".join(map(str, sorted(entry.labels))) if entry.labels else "",
-                    attribution=shard, version=captum_idg.__version__)
-                self.writer.row(record, {name: c[k] for name, c in curves.items()})
-                maps[i][spec], rows[i][spec] = attributions[k], record
-                self.summary.rows += 1
-            self.bar.update(len(todo))
-        for i in kept:
-            entry = entries[i]
-            resized = _resized(batch.original[i], model.size)
-            if self.heatmaps and full_view(entry.name):
-                earlier = {spec: r for (m, image, spec), r in self.done.items()
-                           if (m, image) == (model.name, entry.name)}
-                self.draw(model, entry.name, resized, pixels[i], x[i : i + 1],
-                          probabilities[i], {**earlier, **rows[i]}, maps[i], explainers)
-            if self.lines and rows[i]:
-                wrong = entry.labels is not None and int(predicted[i]) not in entry.labels
-                scores = " | ".join(f"{r.method} {_scores(r)}" for r in rows[i].values())
-                self.bar.write(f"{entry.name}: {names[int(predicted[i])]} "
-                               f"({float(probabilities[i, predicted[i]]):.2f})"
-                               f"{' [not among its known classes]' if wrong else ''} | "
-                               f"{scores} | {resized}", file=sys.stdout)
+        return _Seen(pixels, x, probabilities, predicted, kept)
 
-    def randomisation(self, method: _Method, x: Tensor, target: Tensor,
+    def explain_method(self, model: ImageModel, batch: Batch, seen: "_Seen", spec: str,
+                       method: _Explainer, todo: List[int]) -> List[Tuple[int, Tensor, Record]]:
+        """Explains and scores the images ``todo`` with one method; writes their
+        rows (and maps, where kept) and returns ``(image, map, row)`` of each."""
+        self.bar.set_postfix_str(f"{model.name} {method.label} x{len(todo)}")
+        xs, targets = seen.x[todo], seen.predicted[todo]
+        start = time.perf_counter()
+        attributions = attribute_in_halves(method.explain, xs, targets, self.log)
+        if xs.device.type == "cuda":
+            torch.cuda.synchronize()
+        seconds = (time.perf_counter() - start) / len(todo)
+        settings = self.settings[spec]
+        curves = score_curves(model, xs, attributions, targets, self.metrics,
+                              settings.pixels_per_step)
+        mprt = self.randomisation(method, xs, targets, attributions)
+        shard = write_shard(self.out, model.name, spec, self.me.rank, {
+            batch.entries[i].name: a for i, a in zip(todo, attributions)},
+            self.float16) if self.keep else ""
+        done = []
+        for k, i in enumerate(todo):
+            entry, target = batch.entries[i], int(seen.predicted[i])
+            scores = {name: float(curve_auc(curves[name][k])) if name in curves else math.nan
+                      for name in ("insertion", "deletion")}
+            if "road_morf" in curves:
+                scores["road"] = float(road_score(curves["road_morf"][k], curves["road_lerf"][k]))
+            if mprt is not None:
+                scores["mprt"] = float(mprt[k])
+            record = Record(
+                model=model.name, image=entry.name, method=method.label, target=target,
+                class_name=categories()[target],
+                probability=float(seen.probabilities[i, target]),
+                seconds=seconds, spec=spec,
+                **scores, **dataclasses.asdict(settings),
+                labels=";".join(map(str, sorted(entry.labels))) if entry.labels else "",
+                attribution=shard, version=captum_idg.__version__)
+            self.writer.row(record, {name: c[k] for name, c in curves.items()})
+            done.append((i, attributions[k], record))
+            self.summary.rows += 1
+        self.bar.update(len(todo))
+        return done
+
+    def show(self, model: ImageModel, batch: Batch, seen: "_Seen", i: int,
+             maps: Dict[str, Tensor], rows: Dict[str, Record],
+             explainers: Dict[str, _Explainer]) -> None:
+        """Draws image ``i``'s heatmap (full views) and prints its line (``lines``)."""
+        entry = batch.entries[i]
+        resized = _resized(batch.original[i], model.size)
+        if self.heatmaps and full_view(entry.name):
+            earlier = {spec: r for (m, image, spec), r in self.done.items()
+                       if (m, image) == (model.name, entry.name)}
+            self.draw(model, entry.name, resized, seen.pixels[i], seen.x[i : i + 1],
+                      seen.probabilities[i], {**earlier, **rows}, maps, explainers)
+        if self.lines and rows:
+            predicted = int(seen.predicted[i])
+            wrong = entry.labels is not None and predicted not in entry.labels
+            scores = " | ".join(f"{r.method} {_scores(r)}" for r in rows.values())
+            self.bar.write(f"{entry.name}: {categories()[predicted]} "
+                           f"({float(seen.probabilities[i, predicted]):.2f})"
+                           f"{' [not among its known classes]' if wrong else ''} | "
+                           f"{scores} | {resized}", file=sys.stdout)
+
+    def randomisation(self, method: _Explainer, x: Tensor, target: Tensor,
                       attributions: Tensor) -> Optional[Tensor]:
         """The randomisation test per example (``mprt``), or None if not asked."""
         if method.randomised is None:
@@ -373,7 +421,7 @@ class _Job:
 
     def draw(self, model: ImageModel, image: str, resized: str, pixels: Tensor, x: Tensor,
              probabilities: Tensor, records: Dict[str, Record], maps: Dict[str, Tensor],
-             explainers: Dict[str, _Method]) -> None:
+             explainers: Dict[str, _Explainer]) -> None:
         """The heatmap of ``image`` with every method that has a row (``records``):
         drawn when this run added one (``maps``) or the picture is missing. Earlier
         rows' maps come from the store, or are explained again with their own
@@ -423,14 +471,11 @@ def _resized(original: Tuple[int, int], size: int) -> str:
     return f"{width}x{height} {verb} to a short side of {side}, centre {size}x{size} crop"
 
 
-def _check_settings(rows: Sequence[Record], model: str,
-                    settings: Dict[str, Tuple[int, int, int, str]], out: Path) -> None:
+def _check_settings(rows: Sequence[Record], model: str, settings: Dict[str, Settings],
+                    out: Path) -> None:
     """Refuses to resume rows of ``model`` made with other settings."""
     for r in rows:
         if r.model == model and r.spec in settings and r.settings != settings[r.spec]:
-            was, now = r.settings, settings[r.spec]
             raise ValueError(
-                f"{out} has rows of {r.spec} on {model} made with n_steps {was[0]}, "
-                f"{was[1]} pixels per step, {was[2]} px images, metrics {was[3] or 'none'}; "
-                f"this run asks {now[0]}, {now[1]}, {now[2]}, {now[3] or 'none'}: use another "
-                "--out, or the same settings to resume")
+                f"{out} has rows of {r.spec} on {model} made with {r.settings}; this run asks "
+                f"{settings[r.spec]}: use another --out, or the same settings to resume")

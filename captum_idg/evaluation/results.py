@@ -24,6 +24,21 @@ CURVES = ("insertion", "deletion", "road_morf", "road_lerf")
 Curves = Dict[Tuple[str, str, str], Dict[str, List[float]]]
 
 
+@dataclass(frozen=True)
+class Settings:
+    """What must agree for a method's rows to be reused: its steps (0 for a method
+    without), pixels per step of the curves, image size, the metrics asked for."""
+
+    n_steps: int
+    pixels_per_step: int
+    size: int
+    metrics: str
+
+    def __str__(self) -> str:
+        return (f"n_steps {self.n_steps}, {self.pixels_per_step} pixels per step, "
+                f"{self.size} px images, metrics {self.metrics or 'none'}")
+
+
 @dataclass
 class Record:
     """One method on one image of one model, and what produced it. ``method`` is
@@ -57,10 +72,9 @@ class Record:
         return self.model, self.image, self.spec or self.method
 
     @property
-    def settings(self) -> Tuple[int, int, int, str]:
-        """What must agree for a row to be reused: steps, pixels per step, image
-        size, metrics."""
-        return self.n_steps, self.pixels_per_step, self.size, self.metrics
+    def settings(self) -> Settings:
+        """What must agree for a row to be reused."""
+        return Settings(self.n_steps, self.pixels_per_step, self.size, self.metrics)
 
     @property
     def scored(self) -> bool:

@@ -27,6 +27,7 @@ from torch import Tensor
 from torchvision.transforms.functional import gaussian_blur
 
 from captum_idg._batching import row_slices, take_forward_args
+from captum_idg._gaussian import gaussian_taps
 from captum_idg._validation import (
     check_choice,
     check_finite,
@@ -127,10 +128,9 @@ def rise_kernel(kernel_size: int = 11, sigma: float = 5.0) -> Tensor:
     a 1-D Gaussian of radius ``int(4 sigma + 0.5)`` read off the delta and
     its mirror images about the half-sample borders, squared into 2-D.
     """
-    radius = int(4 * sigma + 0.5)
-    offsets = torch.arange(-radius, radius + 1, dtype=torch.float64)
-    taps = torch.exp(-0.5 * (offsets / sigma) ** 2)
-    taps /= taps.sum()
+    taps = gaussian_taps(sigma)
+    radius = (len(taps) - 1) // 2
+    offsets = torch.arange(-radius, radius + 1)
     centre, period = kernel_size // 2, 2 * kernel_size
     row = torch.zeros(kernel_size, dtype=torch.float64)
     for j in range(kernel_size):

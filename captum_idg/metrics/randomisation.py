@@ -24,7 +24,7 @@ from torch import Tensor, nn
 
 from captum_idg._validation import check_count
 
-Explain = Callable[[Tensor, TargetType], Tensor]
+Explain = Callable[[Tensor, TargetType], Tensor]  # (inputs, target) -> attributions
 
 
 def parameterised_layers(module: nn.Module) -> List[Tuple[str, nn.Module]]:
