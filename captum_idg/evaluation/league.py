@@ -32,7 +32,7 @@ class Metric:
     higher_is_better: bool
 
 
-METRICS = (
+LEAGUE_METRICS = (
     Metric("insertion", lambda r: r.insertion, True),
     Metric("deletion", lambda r: r.deletion, False),
     Metric("ins-del", lambda r: r.insertion - r.deletion, True),
@@ -77,7 +77,7 @@ def league(records: Sequence[Record], reference: str = REFERENCE) -> League:
         table[model] = {}
         for method, by_image in methods.items():
             cells = {}
-            for metric in METRICS:
+            for metric in LEAGUE_METRICS:
                 values = {i: metric.value(r) for i, r in by_image.items()}
                 values = {i: v for i, v in values.items() if math.isfinite(v)}
                 if not values:
@@ -115,7 +115,7 @@ def league_table(records: Sequence[Record], reference: str = REFERENCE) -> str:
         return ""
     lines = [NOTE.format(ref=reference), ""]
     for model, methods in table.items():
-        names = [m.name for m in METRICS if any(m.name in c for c in methods.values())]
+        names = [m.name for m in LEAGUE_METRICS if any(m.name in c for c in methods.values())]
         width = max(18, *(len(m) for m in methods))
         header = f"{model:20} {'method':{width}} {'n':>4}" + "".join(f"{n:>12}" for n in names)
         lines += [header + f"{'s/image':>9}", "-" * (len(header) + 9)]
@@ -155,7 +155,7 @@ def plot_league(records: Sequence[Record], model: str, path: Path,
     if not methods:
         return
     seconds = seconds_per_image(records)
-    names = [m.name for m in METRICS if any(m.name in c for c in methods.values())]
+    names = [m.name for m in LEAGUE_METRICS if any(m.name in c for c in methods.values())]
     grid = np.full((len(methods), len(names)), np.nan)
     for i, cells in enumerate(methods.values()):
         for j, name in enumerate(names):
@@ -180,7 +180,7 @@ def plot_league(records: Sequence[Record], model: str, path: Path,
                                              edgecolor="black", linewidth=1.5))
         axis.text(len(names) - 0.35, i, f"{seconds[model, method]:.2f} s", va="center",
                   fontsize=8)
-    better = {m.name: "higher" if m.higher_is_better else "lower" for m in METRICS}
+    better = {m.name: "higher" if m.higher_is_better else "lower" for m in LEAGUE_METRICS}
     axis.set_xticks(range(len(names)), [f"{n}\n({better[n]} better)" for n in names],
                     fontsize=8)
     axis.set_yticks(range(len(methods)), list(methods), fontsize=8)
