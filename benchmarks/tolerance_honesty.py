@@ -13,8 +13,9 @@ Spearman correlation of estimated and true error, and median evaluations.
 Families: ``captum_idg.testing.piecewise_linear_suite`` (ReLU MLPs, 1-D CNNs on
 one-hot DNA, residual ReLU CNNs, deep leaky-ReLU MLPs), the smooth
 ``saturating_suite`` and ``fresh_suite``, and ``photos``: EfficientNet-Lite0 on the
-bundled photos (float32, a dense reference of ``PHOTO_POINTS``; the ``bench`` extra). Rows are appended to ``OUT/rows.jsonl``
-as they finish; a rerun skips them, and ``--report`` rebuilds the table.
+bundled photos (float32, a dense reference of ``PHOTO_POINTS``; the ``bench`` extra).
+Rows are appended to ``OUT/rows.jsonl`` as they finish; a rerun skips them, and
+``--report`` rebuilds the table.
 
     python benchmarks/tolerance_honesty.py --seed 2 --cases 24 --out docs/integrator/honesty
 """
