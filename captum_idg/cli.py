@@ -228,6 +228,9 @@ def main(argv: Optional[Sequence[str]] = None) -> int:
 
     def interrupt(signum: int, frame: Any) -> None:
         interrupted.append(signum)
+        # from here on, the threads that pass DataLoader workers' tensors lose their
+        # peers as the workers stop: their shutdown tracebacks are not the user's errors
+        threading.excepthook = lambda hook_args: None
         raise KeyboardInterrupt
 
     main_thread = threading.current_thread() is threading.main_thread()

@@ -12,6 +12,7 @@ class, drawn with a fixed seed.
 
 import random
 import signal
+import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -98,8 +99,16 @@ def collate(samples: Sequence[Tuple[Entry, Union[Tensor, str], Tuple[int, int]]]
 
 def ignore_interrupts(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: Ctrl-C reaches every process of the
-    terminal's group; only the main one handles it (and stops the workers)."""
+    terminal's group; only the main one handles it (and stops the workers). A
+    worker's thread that hands its tensors to the main process loses its peer
+    when the main process stops: that broken connection is no error to print."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
+    threading.excepthook = _quiet_when_the_main_process_left
+
+
+def _quiet_when_the_main_process_left(hook: "threading.ExceptHookArgs") -> None:
+    if not issubclass(hook.exc_type, (ConnectionError, EOFError)):
+        threading.__excepthook__(hook)
 
 
 @lru_cache(maxsize=1)
