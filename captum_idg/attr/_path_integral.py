@@ -597,7 +597,9 @@ class Integral:
 
 @dataclass
 class FixedSteps:
-    r"""One pass of ``n_steps`` samples."""
+    r"""One pass of ``n_steps`` samples. A stopping rule's contract:
+    ``run(model, sampler, weight)`` returns the :class:`Integral`, having
+    asked the sampler where to sample and the model for the gradient passes."""
 
     n_steps: int
 
