@@ -9,7 +9,7 @@ them:
   which examples to keep (:class:`StraightLinePath`, or a subclass of yours);
 - a :class:`Sampler`: where the samples ``a_k`` go and their quadrature
   weights ``w_k`` (:class:`FixedRule`, :class:`Adaptive`, :class:`AuthorsSchedule`,
-  :class:`SaturationCut`, or yours);
+  :class:`SaturationCut`, :class:`Regions`, or yours);
 - a :class:`Weight`: each sample's coefficient ``c_k`` (:class:`PathWeight`, IG;
   :class:`DecisionWeight`, IDG; :class:`AuthorsDecisionWeight`; or yours);
 - a stopping rule: :class:`FixedSteps`, or :class:`Tolerance` (rounds until the
@@ -44,6 +44,7 @@ from captum_idg.attr._path_integral import (
     Weight,
     register_method,
 )
+from captum_idg.attr._regions import Regions
 from captum_idg.attr.path_attribution import PathAttribution
 
 __all__ = [
@@ -63,6 +64,7 @@ __all__ = [
     "PathMethod",
     "PathSums",
     "PathWeight",
+    "Regions",
     "Sampler",
     "SaturationCut",
     "Schedule",

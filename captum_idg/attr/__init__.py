@@ -1,5 +1,6 @@
 """Attribution methods, each a Captum ``GradientAttribution``, and their schedules."""
 
+from captum_idg.attr import _regions  # noqa: F401  (registers method="regions")
 from captum_idg.attr._path_integral import RefinementReport
 from captum_idg.attr.adaptive_integrated_gradients import AdaptiveIntegratedGradients
 from captum_idg.attr.adversarial_gradient_integration import AdversarialGradientIntegration

@@ -40,7 +40,13 @@ ARGUMENTS = dict(
                         ``"riemann_trapezoid"`` (Captum's weights, which sum
                         to ``(n - 1) / n``), ``"gausslegendre"``, or
                         ``"trapezoid"`` (the trapezoid rule with exact
-                        weights). Default: ``"adaptive"``""",
+                        weights). IDG and adaptive IG also take
+                        ``"regions"``: exact on networks of linear layers and
+                        ReLU / LeakyReLU modules once ``n_steps`` is at least
+                        the number of linear regions the path crosses (found
+                        by one forward-mode pass per region; see
+                        :class:`~captum_idg.paths.Regions`). Default:
+                        ``"adaptive"``""",
     internal_batch_size="""internal_batch_size (int, optional): Most rows (path points) per
                         forward pass, for the probe and the gradient passes
                         alike; a pass always holds at least one step of the

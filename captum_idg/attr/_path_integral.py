@@ -22,9 +22,10 @@ A path method is ``sum_k c_k grad F(z(a_k)) * dz/da(a_k)`` on a
 import math
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Tuple
+from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
 
 import torch
+import torch.autograd.forward_ad as fwAD
 from captum._utils.common import (
     _expand_additional_forward_args,
     _expand_target,
@@ -33,7 +34,7 @@ from captum._utils.common import (
     safe_div,
 )
 from captum._utils.typing import TargetType
-from torch import Tensor
+from torch import Tensor, nn
 
 from captum_idg._batching import (
     Index,
@@ -270,6 +271,35 @@ class ModelOnPath:
             for g in grads:
                 check_finite("gradients of forward_func", g, alphas[steps], where)
             yield steps, grads, logits
+
+    def tangents(self, alphas: Tensor, modules: Sequence[nn.Module]) -> Tuple[Tensor, Tensor]:
+        r"""The inputs of ``modules`` at ``alphas`` ``(1, batch)`` and their
+        derivatives along the path, from one forward-mode pass: each ``(batch,
+        units)``, the units of all ``modules`` side by side."""
+        values: List[Tensor] = []
+        slopes: List[Tensor] = []
+
+        def read(module: nn.Module, inputs: Tuple[Tensor, ...]) -> None:
+            value, slope = fwAD.unpack_dual(inputs[0])
+            values.append(value.detach().flatten(1))
+            slopes.append(torch.zeros_like(values[-1]) if slope is None
+                          else slope.detach().flatten(1))
+
+        hooks = [m.register_forward_pre_hook(read) for m in modules]
+        try:
+            with fwAD.dual_level():
+                points = self.path.points(alphas)
+                duals = tuple(fwAD.make_dual(p, d.reshape(p.shape).to(p.dtype)) for p, d in
+                              zip(points, self.path.derivative(alphas)))
+                _run_forward(self.forward_func, duals, None, self._expanded_args(1))
+        finally:
+            for hook in hooks:
+                hook.remove()
+        self.probes[self.index] += 1
+        batch = self.path.batch_size
+        if not values:
+            return torch.zeros(batch, 0), torch.zeros(batch, 0)
+        return torch.cat(values, dim=1), torch.cat(slopes, dim=1)
 
     def _logits(self, alphas: Tensor) -> Tensor:
         chunks = []

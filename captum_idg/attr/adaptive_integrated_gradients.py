@@ -10,6 +10,7 @@ from captum_idg.attr._docs import documented
 from captum_idg.attr._path_attribution import PathIntegralAttribution
 from captum_idg.attr._path_integral import PathWeight
 from captum_idg.attr._references import several_references
+from captum_idg.attr.schedules import RIEMANN_METHODS
 
 
 class AdaptiveIntegratedGradients(PathIntegralAttribution):
@@ -28,6 +29,8 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
     """
 
     complete = True
+
+    methods = RIEMANN_METHODS + ("adaptive", "regions")
 
     @log_usage()
     @documented

@@ -39,7 +39,7 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
     original paper: https://arxiv.org/abs/2305.20052
     """
 
-    methods = RIEMANN_METHODS + ("adaptive", "reference")
+    methods = RIEMANN_METHODS + ("adaptive", "regions", "reference")
 
     @log_usage()
     @documented
