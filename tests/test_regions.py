@@ -1,5 +1,7 @@
 """method='regions': exact on networks of linear layers and ReLU modules, refused elsewhere."""
 
+import inspect
+
 import pytest
 import torch
 from torch import nn
@@ -66,12 +68,20 @@ def test_other_nonlinearities_and_closures_are_refused_by_name():
 
 
 def test_too_many_regions_fall_back_to_the_midpoint_rule_with_one_warning():
-    case = [c for c in piecewise_linear_suite(6, 4) if c.kind == "residual-cnn"][0]
-    explainer = IntegratedDecisionGradients(case.model)
+    net = ReluMLP(10, seed=3).eval()  # 50-75 regions along a path
+    x = torch.randn(2, 10, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    explainer = IntegratedDecisionGradients(net)
     with pytest.warns(UserWarning, match="cross more than 32 linear regions; they use the "
                                          "midpoint rule"):
-        ours = explainer.attribute(case.x[None], target=case.target, n_steps=8,
-                                   method="regions", rescale=False)
-    midpoint = explainer.attribute(case.x[None], target=case.target, n_steps=8,
-                                   method="riemann_middle", rescale=False)
+        ours = explainer.attribute(x, target=0, n_steps=8, method="regions", rescale=False)
+    midpoint = explainer.attribute(x, target=0, n_steps=8, method="riemann_middle",
+                                   rescale=False)
     torch.testing.assert_close(ours, midpoint)
+
+
+def test_a_relu_called_as_a_function_is_caught_not_integrated_wrongly():
+    case = [c for c in piecewise_linear_suite(6, 4) if c.kind == "residual-cnn"][0]
+    assert "torch.relu" in inspect.getsource(type(case.model).forward)  # besides its modules
+    with pytest.raises(ValueError, match="method: 'regions' found the target output nonlinear"):
+        IntegratedDecisionGradients(case.model).attribute(case.x[None], target=case.target,
+                                                          n_steps=64, method="regions")

@@ -20,6 +20,7 @@ A path method is ``sum_k c_k grad F(z(a_k)) * dz/da(a_k)`` on a
 """
 
 import math
+import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
 from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
@@ -272,10 +273,12 @@ class ModelOnPath:
                 check_finite("gradients of forward_func", g, alphas[steps], where)
             yield steps, grads, logits
 
-    def tangents(self, alphas: Tensor, modules: Sequence[nn.Module]) -> Tuple[Tensor, Tensor]:
-        r"""The inputs of ``modules`` at ``alphas`` ``(1, batch)`` and their
-        derivatives along the path, from one forward-mode pass: each ``(batch,
-        units)``, the units of all ``modules`` side by side."""
+    def tangents(self, alphas: Tensor, modules: Sequence[nn.Module]
+                 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
+        r"""From one forward-mode pass at ``alphas`` ``(1, batch)``: the inputs
+        of ``modules`` and their derivatives along the path, each ``(batch,
+        units)`` (the units of all ``modules`` side by side), and the target
+        logit and its derivative ``dF/dalpha``, each ``(batch,)``."""
         values: List[Tensor] = []
         slopes: List[Tensor] = []
 
@@ -287,19 +290,26 @@ class ModelOnPath:
 
         hooks = [m.register_forward_pre_hook(read) for m in modules]
         try:
-            with fwAD.dual_level():
+            with fwAD.dual_level(), warnings.catch_warnings():
+                # torch's forward mode scripts a helper on first use, and says it is deprecated
+                warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated",
+                                        FutureWarning)
                 points = self.path.points(alphas)
                 duals = tuple(fwAD.make_dual(p, d.reshape(p.shape).to(p.dtype)) for p, d in
                               zip(points, self.path.derivative(alphas)))
-                _run_forward(self.forward_func, duals, None, self._expanded_args(1))
+                output = _run_forward(self.forward_func, duals, _expand_target(self.target, 1),
+                                      self._expanded_args(1))
+                logit, rate = fwAD.unpack_dual(output)
         finally:
             for hook in hooks:
                 hook.remove()
         self.probes[self.index] += 1
         batch = self.path.batch_size
+        logit = logit.detach().reshape(batch)
+        rate = torch.zeros_like(logit) if rate is None else rate.detach().reshape(batch)
         if not values:
-            return torch.zeros(batch, 0), torch.zeros(batch, 0)
-        return torch.cat(values, dim=1), torch.cat(slopes, dim=1)
+            return logit.new_zeros(batch, 0), logit.new_zeros(batch, 0), logit, rate
+        return torch.cat(values, dim=1), torch.cat(slopes, dim=1), logit, rate
 
     def _logits(self, alphas: Tensor) -> Tensor:
         chunks = []

@@ -5,8 +5,10 @@ points of the path where a pre-activation changes sign, so its gradient, and
 the integrand of IG and IDG, is constant there. :func:`region_edges` walks the
 path from 0 to 1: at the start of a region one forward-mode pass gives every
 pre-activation and its slope along the path, and the region ends at the
-nearest zero ahead. :class:`Regions` samples each region once at its midpoint,
-weighted by its length, which integrates such a network exactly.
+nearest zero ahead; each region is checked to be linear, so a nonlinearity the
+hooks cannot see (``torch.relu`` in a forward) raises. :class:`Regions` samples
+each region once at its midpoint, weighted by its length, which integrates such
+a network exactly.
 """
 
 from dataclasses import dataclass, field
@@ -54,27 +56,57 @@ def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
     The edges of the linear regions along every example's path: ``(R + 1,
     batch)`` float64, each column from 0 to 1 and padded with 1, and which
     examples were walked to the end within ``most`` regions ``(batch,)``.
-    A nonlinearity computed outside a module (``torch.relu`` in a forward)
-    is not seen: its regions are missed.
+    Each region is checked to be linear: the logit at its end must be where
+    its start's logit and slope say. A nonlinearity computed outside a module
+    (``torch.relu`` in a forward) fails that check, and raises.
     """
     switches = switch_modules(model.forward_func)
     batch, device = model.path.batch_size, model.path.inputs[0].device
-    step = max(1e-12, 8 * torch.finfo(model.path.schedule_dtype).eps)  # past a zero
+    dtype = model.path.schedule_dtype
+    step = max(1e-12, 8 * torch.finfo(dtype).eps)  # past a zero
     at = torch.zeros(batch, dtype=torch.float64, device=device)
     edges = [at.clone()]
     walking = torch.ones(batch, dtype=torch.bool, device=device)
+    start = logit = rate = None  # each example's region: where it starts, F and dF/da there
     for _ in range(most):
         index = walking.nonzero().flatten()
         if len(index) == 0:
             break
-        values, slopes = model.select(index).tangents((at[index] + step)[None], switches)
+        values, slopes, new_logit, new_rate = model.select(index).tangents(
+            (at[index] + step)[None], switches)
+        if start is not None:
+            _check_linear(start[index], logit[index], rate[index], at[index] + step,
+                          new_logit.to(torch.float64), dtype)
+        else:
+            start, logit, rate = (torch.zeros(batch, dtype=torch.float64, device=device)
+                                  for _ in range(3))
+        start[index] = at[index] + step
+        logit[index], rate[index] = new_logit.to(torch.float64), new_rate.to(torch.float64)
         ahead = torch.where((slopes != 0) & (-values / slopes > 0), -values / slopes, torch.inf)
         nearest = ahead.amin(dim=1).to(torch.float64) if ahead.shape[1] else torch.full_like(
             index, torch.inf, dtype=torch.float64)
         at[index] = torch.clamp(at[index] + step + nearest, max=1.0)
         walking[index] = at[index] < 1.0
         edges.append(at.clone())
+    done = (~walking).nonzero().flatten()
+    if start is not None and len(done):  # the last region, up to the input
+        end = model.select(done).logits(torch.ones(1, len(done), dtype=dtype, device=device))[0]
+        _check_linear(start[done], logit[done], rate[done], at[done], end.to(torch.float64),
+                      dtype)
     return torch.stack(edges), ~walking
+
+
+def _check_linear(start: Tensor, logit: Tensor, rate: Tensor, end: Tensor, end_logit: Tensor,
+                  dtype: torch.dtype) -> None:
+    r"""Raises unless ``end_logit`` is on the line from ``(start, logit)`` with slope ``rate``."""
+    predicted = logit + (end - start) * rate
+    scale = logit.abs() + end_logit.abs() + ((end - start) * rate).abs()
+    off = (end_logit - predicted).abs() > torch.finfo(dtype).eps ** 0.5 * scale + 1e-30
+    if off.any():
+        raise ValueError(
+            "method: 'regions' found the target output nonlinear between two switches of its "
+            "ReLU modules: forward_func computes a nonlinearity outside nn.ReLU / nn.LeakyReLU "
+            "modules (torch.relu, F.gelu, a max...); use method='adaptive'")
 
 
 @dataclass
