@@ -14,8 +14,11 @@ import functools
 import inspect
 from typing import Any, Callable, Optional, Tuple, TypeVar
 
-from captum._utils.common import ExpansionTypes, _expand_target, _format_tensor_into_tuples
+import torch
+from captum._utils.common import _format_tensor_into_tuples
 from torch import Tensor
+
+from captum_idg._batching import take_examples, take_forward_args
 
 F = TypeVar("F", bound=Callable)
 
@@ -34,13 +37,16 @@ def several_references(attribute: F) -> F:
             return attribute(*args, **kwargs)
         inputs = _format_tensor_into_tuples(given["inputs"])
         size = inputs[0].shape[0]
-        pairs = tuple(x.repeat_interleave(count, 0) for x in inputs)
+        rows = torch.arange(size, device=inputs[0].device).repeat_interleave(count)
+        pairs = tuple(x[rows] for x in inputs)
         given["inputs"] = pairs if isinstance(given["inputs"], tuple) else pairs[0]
-        given["baselines"] = _paired_baselines(inputs, given["baselines"], count)
-        given["target"] = _expand_target(given.get("target"), count,
-                                         ExpansionTypes.repeat_interleave)
-        given["additional_forward_args"] = _repeated_rows(
-            given.get("additional_forward_args"), size, count)
+        given["baselines"] = _paired_baselines(inputs, given["baselines"], rows)
+        # per-example targets and forward arguments follow their example; shared ones stay
+        given["target"] = take_examples(given.get("target"), rows, size)
+        forward_args = given.get("additional_forward_args")
+        given["additional_forward_args"] = (
+            take_forward_args(forward_args, rows, size) if isinstance(forward_args, tuple)
+            else take_examples(forward_args, rows, size))
         return _mean_over_references(attribute(*call.args, **call.kwargs), count)
 
     return wrapper  # type: ignore[return-value]
@@ -71,32 +77,20 @@ def reference_count(inputs: Any, baselines: Any) -> Optional[int]:
     return counts.pop() if counts else None
 
 
-def _paired_baselines(inputs: Tuple[Tensor, ...], baselines: Any, count: int) -> Any:
-    r"""Baselines row-aligned with the inputs repeated ``count`` times."""
+def _paired_baselines(inputs: Tuple[Tensor, ...], baselines: Any, rows: Tensor) -> Any:
+    r"""Baselines row-aligned with the inputs' ``rows`` (each example repeated
+    K times): K references laid out example by example, other per-example
+    baselines repeated, shared ones (scalars, first dimension 1) as they are."""
     size = inputs[0].shape[0]
 
     def paired(x: Tensor, b: Any) -> Any:
-        if not isinstance(b, Tensor) or b.dim() == 0:
-            return b
-        if b.dim() == x.dim() + 1:
-            return b.expand(size, *b.shape[1:]).reshape(size * count, *b.shape[2:])
-        return b.repeat_interleave(count, 0) if b.shape[0] == size and size > 1 else b
+        if isinstance(b, Tensor) and b.dim() == x.dim() + 1:
+            return b.expand(size, *b.shape[1:]).reshape(len(rows), *b.shape[2:])
+        return take_examples(b, rows, size) if size > 1 else b
 
     if isinstance(baselines, tuple):
         return tuple(paired(x, b) for x, b in zip(inputs, baselines))
     return paired(inputs[0], baselines)
-
-
-def _repeated_rows(args: Any, size: int, count: int) -> Any:
-    r"""Forward arguments with each tensor that has a row per example repeated
-    ``count`` times (others are passed whole, as with one example)."""
-    if args is None:
-        return None
-    as_tuple = args if isinstance(args, tuple) else (args,)
-    repeated = tuple(
-        a.repeat_interleave(count, 0) if isinstance(a, Tensor) and a.dim() > 0
-        and a.shape[0] == size else a for a in as_tuple)
-    return repeated if isinstance(args, tuple) else repeated[0]
 
 
 def _mean_over_references(result: Any, count: int) -> Any:

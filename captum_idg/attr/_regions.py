@@ -67,19 +67,18 @@ def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
     at = torch.zeros(batch, dtype=torch.float64, device=device)
     edges = [at.clone()]
     walking = torch.ones(batch, dtype=torch.bool, device=device)
-    start = logit = rate = None  # each example's region: where it starts, F and dF/da there
-    for _ in range(most):
+    # each example's region: where it starts, and F and dF/da there
+    start, logit, rate = (torch.zeros(batch, dtype=torch.float64, device=device)
+                          for _ in range(3))
+    for walked in range(most):
         index = walking.nonzero().flatten()
         if len(index) == 0:
             break
         values, slopes, new_logit, new_rate = model.select(index).tangents(
             (at[index] + step)[None], switches)
-        if start is not None:
+        if walked:
             _check_linear(start[index], logit[index], rate[index], at[index] + step,
                           new_logit.to(torch.float64), dtype)
-        else:
-            start, logit, rate = (torch.zeros(batch, dtype=torch.float64, device=device)
-                                  for _ in range(3))
         start[index] = at[index] + step
         logit[index], rate[index] = new_logit.to(torch.float64), new_rate.to(torch.float64)
         ahead = torch.where((slopes != 0) & (-values / slopes > 0), -values / slopes, torch.inf)
@@ -89,7 +88,7 @@ def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
         walking[index] = at[index] < 1.0
         edges.append(at.clone())
     done = (~walking).nonzero().flatten()
-    if start is not None and len(done):  # the last region, up to the input
+    if len(done):  # the last region, up to the input
         end = model.select(done).logits(torch.ones(1, len(done), dtype=dtype, device=device))[0]
         _check_linear(start[done], logit[done], rate[done], at[done], end.to(torch.float64),
                       dtype)
@@ -130,8 +129,8 @@ class Regions(Sampler):
         return Known()
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
-        edges, walked = self._edges if self._edges is not None else region_edges(
-            model, REGIONS_PER_STEP * n_steps)
+        assert self._edges is not None, "start() walks the regions before place()"
+        edges, walked = self._edges
         alphas, weights = riemann_schedule("riemann_middle", n_steps, model.path.batch_size,
                                            dtype=torch.float64, device=edges.device)
         alphas, weights = alphas.clone(), weights.clone()
