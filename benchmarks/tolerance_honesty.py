@@ -11,7 +11,9 @@ the share of converged examples whose true error is at most the tolerance, the
 Spearman correlation of estimated and true error, and median evaluations.
 
 Families: ``captum_idg.testing.piecewise_linear_suite`` (ReLU MLPs, 1-D CNNs on
-one-hot DNA, residual ReLU CNNs, deep leaky-ReLU MLPs), the smooth
+one-hot DNA, residual ReLU CNNs, deep leaky-ReLU MLPs), ``held_out_piecewise_suite``
+(2-D CNNs with max pools, ReLU6 nets with batch norm, residual MLPs of ``torch.relu``;
+no default was chosen on them), the smooth
 ``saturating_suite`` and ``fresh_suite``, and ``photos``: EfficientNet-Lite0 on the
 bundled photos (float32, a dense reference of ``PHOTO_POINTS``; the ``bench`` extra).
 Rows are appended to ``OUT/rows.jsonl`` as they finish; a rerun skips them, and
@@ -34,9 +36,12 @@ from tqdm import tqdm
 
 from captum_idg import IntegratedDecisionGradients
 from captum_idg.testing import (
+    HELD_OUT_PIECEWISE_KINDS,
+    PIECEWISE_KINDS,
     PathCase,
     dense_path_reference,
     fresh_suite,
+    held_out_piecewise_suite,
     piecewise_linear_suite,
     saturating_suite,
 )
@@ -64,7 +69,8 @@ def photo_suite(seed: int, count: int) -> List[PathCase]:
     return cases
 
 
-SUITES = {"piecewise": piecewise_linear_suite, "saturating": saturating_suite,
+SUITES = {"piecewise": piecewise_linear_suite, "heldout": held_out_piecewise_suite,
+          "saturating": saturating_suite,
           "fresh": fresh_suite, "photos": photo_suite}
 
 
@@ -120,21 +126,32 @@ def collect(out: Path, suites: List[str], seed: int, count: int, points: int) ->
             f.flush()
 
 
+PIECEWISE = set(PIECEWISE_KINDS + HELD_OUT_PIECEWISE_KINDS + ("relu",))  # "relu": fresh_suite's
+
+
 def report(rows: List[Dict]) -> str:
     kinds = list(dict.fromkeys(r["kind"] for r in rows))
+    groups = [(kind, [kind]) for kind in kinds] + [
+        (name, members) for name, members in (
+            ("all piecewise", [k for k in kinds if k in PIECEWISE]),
+            ("all smooth", [k for k in kinds if k not in PIECEWISE and k != "lite0-photo"]))
+        if members]
     lines = [f"{'family':14} {'tol':>6} {'n':>3} {'converged':>9} {'<= tol':>7} "
-             f"{'spearman':>8} {'evals':>6} {'true err':>9} {'ref err':>8}"]
-    for kind in kinds:
-        mine = [r for r in rows if r["kind"] == kind]
+             f"{'spearman':>8} {'est>=err':>8} {'evals':>6} {'probes':>6} {'true err':>9} "
+             f"{'ref err':>8}"]
+    for name, members in groups:
+        mine = [r for r in rows if r["kind"] in members]
         for tolerance in TOLERANCES:
             runs = [r for r in mine if r.get("tolerance") == tolerance]
             done = [r for r in runs if r["converged"]]
             within = sum(r["error"] <= tolerance for r in done)
             rho = spearmanr([r["estimated"] for r in runs], [r["error"] for r in runs])[0]
+            covered = np.mean([r["estimated"] >= r["error"] for r in runs])
             lines.append(
-                f"{kind:14} {tolerance:6g} {len(runs):3d} {len(done) / len(runs):9.0%} "
+                f"{name:14} {tolerance:6g} {len(runs):3d} {len(done) / len(runs):9.0%} "
                 f"{(within / len(done) if done else float('nan')):7.0%} {rho:8.2f} "
-                f"{np.median([r['evaluations'] for r in runs]):6.0f} "
+                f"{covered:8.0%} {np.median([r['evaluations'] for r in runs]):6.0f} "
+                f"{np.median([r['probe'] for r in runs]):6.0f} "
                 f"{np.median([r['error'] for r in runs]):9.1e} "
                 f"{np.median([r['reference_error'] for r in runs]):8.1e}")
     lines += ["", "median error at 50 evaluations (IDG)",

@@ -40,11 +40,11 @@ from captum_idg.attr._path_integral import (
     Sampler,
     SaturationCut,
     Schedule,
-    Tolerance,
     Weight,
     register_method,
 )
 from captum_idg.attr._regions import Regions
+from captum_idg.attr._tolerance import Tolerance
 from captum_idg.attr.path_attribution import PathAttribution
 
 __all__ = [

@@ -21,6 +21,10 @@ FRESH_KINDS = ("deep-softplus", "sharp-gate", "relu", "silu-residual")
 # piecewise-linear networks, whose logit along a straight path is piecewise
 # linear: the integrands of IG and IDG are piecewise constant, with many jumps
 PIECEWISE_KINDS = ("relu-mlp", "dna-cnn", "residual-cnn", "leaky-mlp")
+# piecewise-linear families held out from every choice of tolerance mode's
+# defaults: 2-D CNNs with max pools, small ReLU6 nets with batch norm, residual
+# MLPs whose ReLUs are torch.relu calls
+HELD_OUT_PIECEWISE_KINDS = ("pool-cnn", "relu6-cnn", "residual-mlp")
 
 
 class SaturatingNet(nn.Module):
@@ -171,6 +175,64 @@ class ResidualCNN(nn.Module):
         return self.head(z.mean(dim=(2, 3)))
 
 
+class PoolCNN(nn.Module):
+    """A 2-D CNN on ``(N, 3, 16, 16)``: two blocks of convolution, ReLU and
+    2 x 2 max pooling, then a linear logit, random weights."""
+
+    def __init__(self, seed: int = 0, channels: int = 8) -> None:
+        super().__init__()
+        with _seeded(seed):  # the weights, without touching the global generator
+            self.net = nn.Sequential(
+                nn.Conv2d(3, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Conv2d(channels, channels, 3, padding=1), nn.ReLU(), nn.MaxPool2d(2),
+                nn.Flatten(), nn.Linear(channels * 16, 1)).double()
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class Relu6CNN(nn.Module):
+    """A small MobileNet-like net on ``(N, 3, 16, 16)``: convolution, batch
+    norm (eval, random statistics) and ReLU6, a depthwise block, global
+    average pooling and a linear logit."""
+
+    def __init__(self, seed: int = 0, channels: int = 12) -> None:
+        super().__init__()
+        with _seeded(seed):  # the weights, without touching the global generator
+            norms = [nn.BatchNorm2d(channels) for _ in range(2)]
+            for norm in norms:
+                norm.running_mean.normal_(0, 0.2)
+                norm.running_var.uniform_(0.5, 2.0)
+            self.net = nn.Sequential(
+                nn.Conv2d(3, channels, 3, stride=2, padding=1), norms[0], nn.ReLU6(),
+                nn.Conv2d(channels, channels, 3, padding=1, groups=channels), norms[1],
+                nn.ReLU6(), nn.AdaptiveAvgPool2d(1), nn.Flatten(), nn.Linear(channels, 1),
+            ).double()
+            with torch.no_grad():
+                self.net[-1].weight.mul_(4.0)
+
+    def forward(self, z: Tensor) -> Tensor:
+        return self.net(z)
+
+
+class ResidualMLP(nn.Module):
+    """A residual MLP ``n_features -> width``, then ``h + relu(h W + b)`` three
+    times, then a linear logit; its ReLUs are ``torch.relu`` calls."""
+
+    def __init__(self, n_features: int = 10, seed: int = 0, width: int = 32) -> None:
+        super().__init__()
+        with _seeded(seed):  # the weights, without touching the global generator
+            self.stem = nn.Linear(n_features, width).double()
+            self.blocks = nn.ModuleList(nn.Linear(width, width).double() for _ in range(3))
+            self.head = nn.Linear(width, 1).double()
+
+    def forward(self, z: Tensor) -> Tensor:
+        h = self.stem(z)
+        for block in self.blocks:
+            h = h + torch.relu(block(h))
+        return self.head(h)
+
+
 def one_hot_dna(length: int, generator: torch.Generator) -> Tensor:
     """A random one-hot DNA sequence ``(4, length)``, float64."""
     bases = torch.randint(0, 4, (length,), generator=generator)
@@ -274,6 +336,27 @@ def piecewise_linear_suite(seed: int = 0, n_cases: int = 24) -> List[PathCase]:
             model = ReluMLP(10, case_seed, depth=4, width=32,
                             activation=nn.LeakyReLU(0.1))
             x = torch.randn(10, generator=g, dtype=torch.float64)
+        cases.append(PathCase(kind, model.eval(), x, 0))
+    return cases
+
+
+def held_out_piecewise_suite(seed: int = 0, n_cases: int = 24) -> List[PathCase]:
+    """
+    ``n_cases`` random cases of the ``HELD_OUT_PIECEWISE_KINDS`` in turn
+    (:class:`PoolCNN`, :class:`Relu6CNN`, :class:`ResidualMLP`), each path
+    from 0, for confirming choices made on :func:`piecewise_linear_suite`.
+    """
+    cases = []
+    for i in range(n_cases):
+        case_seed = 7_000_000 + seed * 100_000 + i
+        g = torch.Generator().manual_seed(case_seed)
+        kind = HELD_OUT_PIECEWISE_KINDS[i % len(HELD_OUT_PIECEWISE_KINDS)]
+        if kind == "residual-mlp":
+            model: nn.Module = ResidualMLP(10, case_seed)
+            x = torch.randn(10, generator=g, dtype=torch.float64)
+        else:
+            model = PoolCNN(case_seed) if kind == "pool-cnn" else Relu6CNN(case_seed)
+            x = 2 * torch.randn(3, 16, 16, generator=g, dtype=torch.float64)
         cases.append(PathCase(kind, model.eval(), x, 0))
     return cases
 

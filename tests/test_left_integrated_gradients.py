@@ -7,7 +7,7 @@ from models import SaturatingNet
 from torch import nn
 
 from captum_idg import LeftIntegratedGradients, saturation_point
-from captum_idg.attr._path_integral import FIRST_ROUND
+from captum_idg.attr._tolerance import FIRST_ROUND
 
 
 class RidgeNet(nn.Module):

@@ -1,6 +1,5 @@
 """method='regions': exact on networks of linear layers and ReLU modules, refused elsewhere."""
 
-import inspect
 
 import pytest
 import torch
@@ -10,7 +9,12 @@ from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
 from captum_idg.attr._path import StraightLinePath, summed_gradients
 from captum_idg.attr._path_integral import ModelOnPath
 from captum_idg.attr._regions import region_edges
-from captum_idg.testing import ReluMLP, dense_path_reference, piecewise_linear_suite
+from captum_idg.testing import (
+    DnaCNN,
+    ReluMLP,
+    dense_path_reference,
+    one_hot_dna,
+)
 
 
 def test_the_edges_are_where_the_pre_activations_cross_zero():
@@ -55,16 +59,36 @@ def test_exact_on_relu_mlps_against_a_dense_reference(cls, integrand):
     assert not torch.allclose(midpoint, ours, rtol=1e-6)  # a fixed rule is not exact here
 
 
-def test_other_nonlinearities_and_closures_are_refused_by_name():
-    pooled = nn.Sequential(nn.Conv1d(4, 4, 3), nn.ReLU(), nn.MaxPool1d(2), nn.Flatten(),
-                           nn.Linear(12, 1))
-    with pytest.raises(ValueError, match="method: 'regions'.*MaxPool1d"):
-        IntegratedDecisionGradients(pooled).attribute(torch.rand(2, 4, 8), target=0,
+def test_smooth_functions_are_refused_by_name_and_unread_kinks_by_the_check():
+    smooth = nn.Sequential(nn.Conv1d(4, 4, 3), nn.GELU(), nn.Flatten(), nn.Linear(24, 1))
+    with pytest.raises(ValueError, match="method: 'regions'.*forward_func calls gelu"):
+        IntegratedDecisionGradients(smooth).attribute(torch.rand(2, 4, 8), target=0,
                                                       method="regions")
-    mlp = nn.Sequential(nn.Linear(3, 4), nn.ReLU(), nn.Linear(4, 1))
-    with pytest.raises(ValueError, match="forward_func must be an nn.Module"):
-        IntegratedDecisionGradients(lambda z: mlp(z)).attribute(torch.rand(2, 3), target=0,
-                                                                method="regions")
+    layer, head = nn.Linear(3, 8), nn.Linear(8, 1)  # abs: piecewise linear, but not read
+    with pytest.raises(ValueError, match="method: 'regions' found the target output nonlinear"):
+        IntegratedDecisionGradients(lambda z: head(layer(z).abs())).attribute(
+            torch.randn(2, 3), target=0, method="regions")
+
+
+def test_functional_relus_in_a_closure_are_read():
+    # torch.relu, Tensor.relu, F.leaky_relu, F.hardtanh and F.relu6 in a plain
+    # function: exact against a dense float64 reference
+    torch.manual_seed(5)
+    w1, w2, w3, w4 = (torch.randn(m, n, dtype=torch.float64) for m, n in
+                      ((10, 24), (24, 24), (24, 24), (24, 1)))
+
+    def forward(z):
+        h = torch.relu(z @ w1).relu() + nn.functional.leaky_relu(z @ w1 - 0.5, 0.2)
+        h = nn.functional.hardtanh(h @ w2 / 3, -1.0, 2.0)
+        return nn.functional.relu6(h @ w3 + 1) @ w4
+
+    x = torch.randn(2, 10, generator=torch.Generator().manual_seed(6), dtype=torch.float64)
+    ours = IntegratedDecisionGradients(forward).attribute(x, target=0, n_steps=512,
+                                                          method="regions", rescale=False)
+    for b in range(2):
+        reference = dense_path_reference(forward, x[b], torch.zeros(10, dtype=torch.float64),
+                                         0, 2**17, 2**14)[1]
+        assert float((ours[b] - reference).norm() / reference.norm()) < 5e-5
 
 
 def test_too_many_regions_fall_back_to_the_midpoint_rule_with_one_warning():
@@ -79,9 +103,72 @@ def test_too_many_regions_fall_back_to_the_midpoint_rule_with_one_warning():
     torch.testing.assert_close(ours, midpoint)
 
 
-def test_a_relu_called_as_a_function_is_caught_not_integrated_wrongly():
-    case = [c for c in piecewise_linear_suite(6, 4) if c.kind == "residual-cnn"][0]
-    assert "torch.relu" in inspect.getsource(type(case.model).forward)  # besides its modules
-    with pytest.raises(ValueError, match="method: 'regions' found the target output nonlinear"):
-        IntegratedDecisionGradients(case.model).attribute(case.x[None], target=case.target,
-                                                          n_steps=64, method="regions")
+class PooledCNN(nn.Module):
+    """Convolutions, ReLUs and 2-D max pools with padding, stride and dilation."""
+
+    def __init__(self):
+        super().__init__()
+        torch.manual_seed(0)
+        self.features = nn.Sequential(
+            nn.Conv2d(2, 4, 3, padding=1), nn.MaxPool2d(3, stride=2, padding=1), nn.LeakyReLU(0.2),
+            nn.Conv2d(4, 4, 3), nn.MaxPool2d((2, 3), stride=1, dilation=(1, 2)), nn.ReLU(),
+            nn.Flatten(), nn.Linear(4 * 5 * 2, 1)).double()
+
+    def forward(self, z):
+        return self.features(z)
+
+
+@pytest.mark.parametrize("kind", ["dna", "2d"])
+def test_max_pools_are_walked_exactly(kind):
+    # a 1-D CNN on one-hot DNA (max pools of 4) and a 2-D CNN whose pools pad,
+    # stride and dilate: each window's new maximum ends a region, so the map
+    # matches a dense float64 reference where the midpoint rule does not
+    if kind == "dna":
+        net = DnaCNN(seed=1, channels=4, length=32).eval()
+        x = one_hot_dna(32, torch.Generator().manual_seed(2))
+    else:
+        net = PooledCNN().eval()
+        x = 3 * torch.randn(2, 16, 16, generator=torch.Generator().manual_seed(2),
+                            dtype=torch.float64)
+    explainer = IntegratedDecisionGradients(net)
+    ours = explainer.attribute(x[None], target=0, n_steps=512, method="regions",
+                               rescale=False)[0]
+    reference = dense_path_reference(net, x, torch.zeros_like(x), 0, 2**17, 2**14)[1]
+    midpoint = explainer.attribute(x[None], target=0, n_steps=512, method="riemann_middle",
+                                   rescale=False)[0]
+    assert float((ours - reference).norm() / reference.norm()) < 5e-5
+    assert float((midpoint - reference).norm() / reference.norm()) > 2e-4
+
+
+def test_tolerance_walks_the_regions_of_a_walkable_network_and_is_exact():
+    # a ReLU MLP: tolerance mode takes one gradient per linear region (as many
+    # as the example with most has), reports converged with an estimate of
+    # rounding size, and agrees with a dense reference; where an example has
+    # more regions than n_steps it runs the randomized rounds instead
+    net = ReluMLP(10, seed=3).eval()
+    x = torch.randn(4, 10, generator=torch.Generator().manual_seed(4), dtype=torch.float64)
+    model = ModelOnPath(net, summed_gradients, StraightLinePath((x,), (0 * x,)), target=0)
+    edges, walked = region_edges(model, 1000)
+    counts = torch.tensor([len(edges[:, b].unique()) - 1 for b in range(4)])
+    explainer = IntegratedDecisionGradients(net)
+    ours = explainer.attribute(x, target=0, n_steps=256, tolerance=1e-6, rescale=False)
+    report = explainer.refinement
+    assert report.converged.all() and (report.estimated_error < 1e-12).all()
+    assert (report.evaluations == counts.max()).all()
+    for b in range(4):
+        reference = dense_path_reference(net, x[b], torch.zeros(10, dtype=torch.float64), 0,
+                                         2**16, 8192)[1]
+        assert float((ours[b] - reference).norm() / reference.norm()) < 2e-4
+    middle = int(counts.sort().values[2])  # the three with fewest regions walk, the other not
+    with pytest.warns(UserWarning, match="tolerance=1e-06 not met"):
+        mixed = explainer.attribute(x, target=0, n_steps=middle, tolerance=1e-6, rescale=False)
+    exact = counts <= middle
+    torch.testing.assert_close(mixed[exact], ours[exact], rtol=1e-10, atol=1e-12)
+    report = explainer.refinement
+    assert report.converged.tolist() == exact.tolist()
+    assert not torch.allclose(mixed[~exact], ours[~exact], rtol=1e-6)
+    for b in range(4):  # an example does not depend on its batch
+        alone = explainer.attribute(x[b:b + 1], target=0, n_steps=middle, tolerance=1e-6,
+                                    rescale=False) if not exact[b] else None
+        if alone is not None:
+            torch.testing.assert_close(alone[0], mixed[b])

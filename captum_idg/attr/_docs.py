@@ -41,10 +41,12 @@ ARGUMENTS = dict(
                         to ``(n - 1) / n``), ``"gausslegendre"``, or
                         ``"trapezoid"`` (the trapezoid rule with exact
                         weights). IDG and adaptive IG also take
-                        ``"regions"``: exact on networks of linear layers and
-                        ReLU / LeakyReLU modules once ``n_steps`` is at least
-                        the number of linear regions the path crosses (found
-                        by one forward-mode pass per region; see
+                        ``"regions"``: exact on networks of linear layers,
+                        ReLU-type functions (``relu``, ``leaky_relu``,
+                        ``hardtanh``, ``relu6``, as modules or called in
+                        ``forward``) and max pools once ``n_steps`` is at
+                        least the number of linear regions the path crosses
+                        (found by one forward-mode pass per region; see
                         :class:`~captum_idg.paths.Regions`). Default:
                         ``"adaptive"``""",
     internal_batch_size="""internal_batch_size (int, optional): Most rows (path points) per
@@ -58,25 +60,32 @@ ARGUMENTS = dict(
                         a probe interval, up to {PROBE_ROUNDS} more rounds add
                         points inside it. Default: None (``n_steps // {PROBE_DIVISOR}``,
                         at least {MIN_PROBE_STEPS} and at most n_steps)""",
-    tolerance="""tolerance (float, optional): Refine each example in rounds until the
+    tolerance="""tolerance (float, optional): Integrate each example until the
                         estimated relative L2 error of its attributions (all
                         inputs together; of the rescaled map where
                         ``rescale=True``) is at most ``tolerance``; ``n_steps``
                         is then the most gradient evaluations an example may
-                        take (at least 16). Each round samples a randomized
-                        rule: two antithetic pairs in each stratum of the
-                        path, the strata equal for a fixed ``method`` and of
-                        equal mass under adaptive sampling's density for
-                        ``"adaptive"``, then narrow where the last round's
-                        error came from. The spread of the pairs estimates the
-                        error without bias, jumps of ReLU networks included;
-                        the estimate is two standard errors (and at least the
-                        last round's, scaled, and the completeness error of
-                        the samples), so the true error is below it in about
-                        95% of cases (docs/integrator.md). Reproducible: the
-                        random shifts have a fixed seed. What each example took
-                        is in :attr:`refinement` afterwards; one warning
-                        counts the examples that hit ``n_steps``.
+                        take (at least 16). With ``"adaptive"`` or
+                        ``"regions"``, a network that ``"regions"`` can walk
+                        is first walked: an example crossing at most
+                        ``n_steps`` linear regions gets one gradient per
+                        region, exact (its estimate is the rounding of the
+                        sum). Otherwise, rounds of a randomized rule: two
+                        antithetic pairs in each stratum of the path, the
+                        strata equal for a fixed ``method`` and of equal mass
+                        under adaptive sampling's density for ``"adaptive"``,
+                        then narrow where the last round's error came from;
+                        the rounds are pooled, each weighted by the inverse of
+                        its estimated squared error. The spread of the pairs
+                        estimates the error without bias, jumps of ReLU
+                        networks included; the estimate is two standard
+                        errors (and at least the last estimate, scaled, and
+                        the completeness error of the samples), so the true
+                        error is below it in about 95% of cases
+                        (docs/integrator.md). Reproducible: the random shifts
+                        have a fixed seed. What each example took is in
+                        :attr:`refinement` afterwards; one warning counts the
+                        examples that hit ``n_steps``.
                         Default: None (one pass of ``n_steps``)""",
 )
 

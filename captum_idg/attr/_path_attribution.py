@@ -24,9 +24,9 @@ from captum_idg.attr._path_integral import (
     ModelOnPath,
     RefinementReport,
     Sampler,
-    Tolerance,
     Weight,
 )
+from captum_idg.attr._tolerance import Tolerance
 from captum_idg.attr.schedules import RIEMANN_METHODS
 
 Attributions = Union[TensorOrTupleOfTensorsGeneric, Tuple[TensorOrTupleOfTensorsGeneric, Tensor]]

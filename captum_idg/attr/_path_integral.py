@@ -19,11 +19,11 @@ A path method is ``sum_k c_k grad F(z(a_k)) * dz/da(a_k)`` on a
 :class:`Known` is what they know of the logit along it.
 """
 
-import math
+import contextlib
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Callable, Dict, Iterator, List, Optional, Sequence, Tuple
+from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -35,7 +35,7 @@ from captum._utils.common import (
     safe_div,
 )
 from captum._utils.typing import TargetType
-from torch import Tensor, nn
+from torch import Tensor
 
 from captum_idg._batching import (
     Index,
@@ -56,21 +56,13 @@ from captum_idg.attr.schedules import (
     adaptive_schedule,
     default_probe_steps,
     equal_mass_edges,
-    randomized_strata,
     reference_schedule,
     refinement_points,
     riemann_schedule,
     saturation_point,
-    variance_edges,
 )
 
-FIRST_ROUND = 16  # gradient evaluations of the first round of tolerance mode (4 strata)
 GROUP = 2 * PAIRS  # samples per stratum of a randomized rule
-COVERAGE = 2.0  # the estimate is COVERAGE standard errors (see Tolerance)
-ORDERS = (1.0, 3.0)  # the orders of convergence a round size is planned for
-MARGIN = 1.25  # a planned round is this much larger than the order predicts
-GROWTH = 4  # a round is at most this many times the last
-FIRST_ROUND_MARGIN = 8  # the first round stops an example at tolerance / this
 
 
 @dataclass
@@ -273,43 +265,27 @@ class ModelOnPath:
                 check_finite("gradients of forward_func", g, alphas[steps], where)
             yield steps, grads, logits
 
-    def tangents(self, alphas: Tensor, modules: Sequence[nn.Module]
-                 ) -> Tuple[Tensor, Tensor, Tensor, Tensor]:
-        r"""From one forward-mode pass at ``alphas`` ``(1, batch)``: the inputs
-        of ``modules`` and their derivatives along the path, each ``(batch,
-        units)`` (the units of all ``modules`` side by side), and the target
-        logit and its derivative ``dF/dalpha``, each ``(batch,)``."""
-        values: List[Tensor] = []
-        slopes: List[Tensor] = []
-
-        def read(module: nn.Module, inputs: Tuple[Tensor, ...]) -> None:
-            value, slope = fwAD.unpack_dual(inputs[0])
-            values.append(value.detach().flatten(1))
-            slopes.append(torch.zeros_like(values[-1]) if slope is None
-                          else slope.detach().flatten(1))
-
-        hooks = [m.register_forward_pre_hook(read) for m in modules]
-        try:
-            with fwAD.dual_level(), warnings.catch_warnings():
-                # torch's forward mode scripts a helper on first use, and says it is deprecated
-                warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated",
-                                        FutureWarning)
-                points = self.path.points(alphas)
-                duals = tuple(fwAD.make_dual(p, d.reshape(p.shape).to(p.dtype)) for p, d in
-                              zip(points, self.path.derivative(alphas)))
+    def tangents(self, alphas: Tensor, within: Optional[ContextManager] = None
+                 ) -> Tuple[Tensor, Tensor]:
+        r"""One forward-mode pass at ``alphas`` ``(1, batch)``, run inside
+        ``within`` (a ``TorchFunctionMode`` that reads the inputs of the
+        model's functions, say): the target logit and its derivative
+        ``dF/dalpha``, each ``(batch,)``."""
+        with fwAD.dual_level(), warnings.catch_warnings():
+            # torch's forward mode scripts a helper on first use, and says it is deprecated
+            warnings.filterwarnings("ignore", "`torch.jit.script` is deprecated", FutureWarning)
+            points = self.path.points(alphas)
+            duals = tuple(fwAD.make_dual(p, d.reshape(p.shape).to(p.dtype)) for p, d in
+                          zip(points, self.path.derivative(alphas)))
+            with within or contextlib.nullcontext():
                 output = _run_forward(self.forward_func, duals, _expand_target(self.target, 1),
                                       self._expanded_args(1))
-                logit, rate = fwAD.unpack_dual(output)
-        finally:
-            for hook in hooks:
-                hook.remove()
+            logit, rate = fwAD.unpack_dual(output)
         self.probes[self.index] += 1
         batch = self.path.batch_size
         logit = logit.detach().reshape(batch)
         rate = torch.zeros_like(logit) if rate is None else rate.detach().reshape(batch)
-        if not values:
-            return logit.new_zeros(batch, 0), logit.new_zeros(batch, 0), logit, rate
-        return torch.cat(values, dim=1), torch.cat(slopes, dim=1), logit, rate
+        return logit, rate
 
     def _logits(self, alphas: Tensor) -> Tensor:
         chunks = []
@@ -646,148 +622,6 @@ class FixedSteps:
     def run(self, model: ModelOnPath, sampler: Sampler, weight: Weight) -> Integral:
         known = sampler.start(model, self.n_steps)
         return Integral(model.sums(sampler.place(model, known, self.n_steps), weight), known)
-
-
-@dataclass
-class Tolerance:
-    r"""
-    Rounds of a randomized rule (see
-    :func:`~captum_idg.attr.schedules.randomized_strata`): ``FIRST_ROUND``
-    samples in 4 strata, then twice as many, then as many as the observed
-    order of convergence says the tolerance needs (:func:`_next_round`),
-    within ``n_steps``; each round is one batched pass over the examples
-    still refining. The sampler places the strata (equal ones for a fixed
-    rule; for adaptive sampling, strata of equal mass under its density,
-    read off the probe and the logits of all earlier samples), and from the
-    second round on half the mass goes where the last round's error came
-    from (:func:`~captum_idg.attr.schedules.variance_edges`). A round's
-    estimate replaces the last one's. Each
-    antithetic pair of a stratum is an unbiased estimate of the stratum's
-    integral, so the spread of the two pairs gives an unbiased estimate of
-    the map's squared error (:class:`Spread`), however rough the integrand:
-    the error estimate is ``COVERAGE`` such standard errors relative to the
-    L2 norm of the map (all inputs together; of the rescaled map where
-    ``rescale``), at least the samples' completeness error relative to the
-    logit's total variation and, from the second round on, the last round's
-    estimate scaled at order 1; the first round counts it ``FIRST_ROUND_MARGIN``
-    times. An example stops when it is at most ``tolerance``.
-    The random shifts come from a generator seeded with ``seed``, the same
-    draws for every example: results are reproducible, and an example's do
-    not depend on the rest of the batch.
-    """
-
-    n_steps: int
-    tolerance: float
-    rescale: bool = False
-    seed: int = 0
-
-    def run(self, model: ModelOnPath, sampler: Sampler, weight: Weight) -> Integral:
-        if self.n_steps < FIRST_ROUND:
-            raise ValueError(f"n_steps: with tolerance, the most evaluations an example may "
-                             f"take, at least {FIRST_ROUND}; got {self.n_steps}")
-        known = sampler.start(model, FIRST_ROUND).with_endpoints(model)
-        start, stop = known.endpoints()
-        change = stop - start
-        generator = torch.Generator().manual_seed(self.seed)
-        batch, like = model.path.batch_size, model.like()
-        results: Optional[list] = None
-        error = torch.zeros(batch, dtype=torch.float64, device=like["device"])
-        estimate = torch.zeros_like(error)  # the last round's own
-        rate_integral = torch.zeros(batch, **like)
-        weighted_rate = torch.zeros(batch, **like)
-        evaluations = torch.zeros(batch, dtype=torch.long, device=like["device"])
-        active = torch.arange(batch, device=like["device"])
-        round_model, round_known = model, known
-        used, size, previous = 0, FIRST_ROUND, FIRST_ROUND
-        last_round: Optional[Tuple[Tensor, Tensor]] = None  # its strata and their errors
-        while True:
-            shifts = torch.rand(size // GROUP, PAIRS, generator=generator, dtype=torch.float64)
-            schedule, sums, spread, edges = _round(round_model, round_known, sampler, weight,
-                                                   shifts, last_round)
-            if results is None:
-                results = [torch.zeros_like(a) for a in sums.attributions]
-            for result, attribution in zip(results, sums.attributions):
-                result[active] = attribution
-            rate_integral[active], weighted_rate[active] = sums.rate_integral, sums.weighted_rate
-            evaluations[active] += size
-            used += size
-            round_known = round_known.merged(schedule.alphas, sums.logits)
-            last, estimate[active] = estimate[active], self._estimate(
-                sums, spread, change[active], round_known).to(estimate.dtype)
-            order = None
-            if used > size:  # a lucky round alone cannot stop: the last one, scaled at order 1
-                order = _observed_order(last, estimate[active], previous / size)
-                error[active] = torch.maximum(estimate[active], last * previous / size)
-            else:  # the first round stops an example only far below the tolerance
-                error[active] = estimate[active] * FIRST_ROUND_MARGIN
-            refining = error[active] > self.tolerance
-            left = (self.n_steps - used) // GROUP * GROUP
-            size, previous = min(_next_round(size, error[active][refining], self.tolerance,
-                                             None if order is None else order[refining]),
-                                 left), size
-            if not refining.any() or size <= previous:
-                break
-            keep = refining.nonzero().flatten()
-            last_round = edges[:, keep], spread.per_stratum()[:, keep]
-            round_known, round_model = round_known.select(keep), round_model.select(keep)
-            active = active[keep]
-        converged = error <= self.tolerance
-        if not converged.all():
-            missed = converged.logical_not().nonzero().flatten().tolist()
-            warn(f"tolerance={self.tolerance} not met within n_steps={self.n_steps} for "
-                 f"{some_examples(missed, batch)}; the largest estimated error is "
-                 f"{float(error.max()):.3g}: pass a larger n_steps")
-        report = RefinementReport(evaluations, model.probes.clone(), error, converged)
-        return Integral(PathSums(tuple(results), rate_integral, weighted_rate), known, report)
-
-    def _estimate(self, sums: PathSums, spread: "Spread", change: Tensor, known: Known) -> Tensor:
-        r"""A round's own error estimate: ``COVERAGE`` standard errors of the map
-        relative to its norm, at least the completeness error of its samples."""
-        variance = spread.variance(sums.attributions, sums.weighted_rate, self.rescale)
-        norm = sum(flat_features(a, 1).pow(2).sum(dim=1) for a in sums.attributions).sqrt()
-        return torch.maximum(_relative(COVERAGE * variance.sqrt(), norm),
-                             _relative(sums.rate_integral - change, known.variation()))
-
-
-def _round(model: ModelOnPath, known: Known, sampler: Sampler, weight: Weight, shifts: Tensor,
-           last_round: Optional[Tuple[Tensor, Tensor]]
-           ) -> Tuple[Schedule, PathSums, "Spread", Tensor]:
-    r"""One round of the randomized rule with ``shifts`` ``(strata, PAIRS)``: its
-    schedule, sums, spread and strata edges. The sampler places the strata; after
-    a first round, half the mass goes where ``last_round`` (its strata and their
-    errors) says the error came from."""
-    strata = shifts.shape[0]
-    base = sampler.strata(model, known, strata)
-    edges = base if last_round is None else variance_edges(base, *last_round, strata)
-    schedule = Schedule(*(t.to(**model.like()) for t in randomized_strata(edges, shifts)))
-    spread = Spread(model.path.directions if model.multiply_by_inputs else None)
-    return schedule, model.sums(schedule, weight, spread), spread, edges
-
-
-def _observed_order(before: Tensor, after: Tensor, ratio: float) -> Tensor:
-    r"""The order ``p`` of ``error ~ n^-p`` seen between two rounds whose sizes
-    have ``ratio`` (< 1), within ``ORDERS`` (the lowest where it is unclear)."""
-    seen = (before / after).log() / -math.log(ratio)
-    seen = torch.where(torch.isfinite(seen), seen, ORDERS[0])
-    return seen.clamp(*ORDERS)
-
-
-def _next_round(size: int, errors: Tensor, tolerance: float, order: Optional[Tensor]) -> int:
-    r"""The next round's size: as many samples as the examples still refining
-    need to reach ``tolerance`` (times ``MARGIN``) if their errors fall as
-    ``n^-order``, from twice to ``GROWTH`` times ``size`` (twice where no
-    ``order`` was seen yet)."""
-    if errors.numel() == 0 or order is None:
-        return 2 * size
-    needed = size * ((errors / tolerance) ** (1 / order)).max().item() * MARGIN
-    return int(min(max(needed, 2 * size), GROWTH * size)) // GROUP * GROUP
-
-
-def _relative(difference: Tensor, scale: Tensor) -> Tensor:
-    r"""``|difference| / |scale|``: 0 where both are 0, inf where only ``scale`` is."""
-    gap, scale = difference.abs(), scale.abs()
-    return torch.where(scale > 0, safe_div(gap, scale),
-                       torch.where(gap > 0, float("inf"), 0.0))
 
 
 # The registry of method names ----------------------------------------------

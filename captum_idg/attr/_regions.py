@@ -1,21 +1,25 @@
 """The linear regions of a piecewise-linear network along a path, and a sampler exact on them.
 
-A network of linear layers and ReLU / LeakyReLU modules is linear between the
-points of the path where a pre-activation changes sign, so its gradient, and
-the integrand of IG and IDG, is constant there. :func:`region_edges` walks the
-path from 0 to 1: at the start of a region one forward-mode pass gives every
-pre-activation and its slope along the path, and the region ends at the
-nearest zero ahead; each region is checked to be linear, so a nonlinearity the
+A network of linear layers, ReLU / LeakyReLU and max-pool modules is linear
+between the points of the path where a pre-activation changes sign or a pool's
+window changes its maximum, so its gradient, and the integrand of IG and IDG,
+is constant there. :func:`region_edges` walks the path from 0 to 1: at the
+start of a region one forward-mode pass gives the inputs of those modules and
+their slopes along the path, and the region ends at the nearest switch ahead;
+each region is checked to be linear, so a nonlinearity the
 hooks cannot see (``torch.relu`` in a forward) raises. :class:`Regions` samples
 each region once at its midpoint, weighted by its length, which integrates such
 a network exactly.
 """
 
 from dataclasses import dataclass, field
-from typing import List, Optional, Tuple
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
-from torch import Tensor, nn
+import torch.autograd.forward_ad as fwAD
+from torch import Tensor
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
 
 from captum_idg._warnings import some_examples, warn
 from captum_idg.attr._path_integral import (
@@ -28,45 +32,90 @@ from captum_idg.attr._path_integral import (
 )
 from captum_idg.attr.schedules import riemann_schedule
 
-SWITCHES = (nn.ReLU, nn.LeakyReLU)  # where a region ends: a pre-activation's zero
-LINEAR = (nn.Linear, nn.Conv1d, nn.Conv2d, nn.Conv3d, nn.Flatten, nn.Unflatten, nn.Identity,
-          nn.Dropout, nn.modules.batchnorm._BatchNorm, nn.AvgPool1d, nn.AvgPool2d,
-          nn.AdaptiveAvgPool1d, nn.AdaptiveAvgPool2d)
 REGIONS_PER_STEP = 4  # an example with more regions than this times n_steps is not walked on
+HOPELESS, HOPELESS_AFTER = 16, 16  # from this many regions on, stop at HOPELESS x most projected
+# the piecewise-linear functions whose switches end a region, by name (functional,
+# torch.*, Tensor methods and the modules that call them alike), with the
+# signature their arguments are read by
+KINKS: Dict[str, Callable] = {
+    "relu": lambda input, inplace=False: (0.0,),
+    "leaky_relu": lambda input, negative_slope=0.01, inplace=False: (0.0,),
+    "hardtanh": lambda input, min_val=-1.0, max_val=1.0, inplace=False: (min_val, max_val),
+    "relu6": lambda input, inplace=False: (0.0, 6.0),
+}
+POOLS = {"max_pool1d": 1, "max_pool2d": 2}
+# smooth functions that no region walk can integrate: refused by name at once
+SMOOTH = {"gelu", "silu", "softplus", "sigmoid", "tanh", "elu", "selu", "celu", "mish",
+          "softmax", "log_softmax", "layer_norm", "group_norm", "instance_norm", "exp", "log",
+          "erf", "sin", "cos", "scaled_dot_product_attention", "hardswish", "hardsigmoid"}
 
 
-def switch_modules(forward_func: object) -> List[nn.Module]:
-    r"""The ReLU / LeakyReLU modules of ``forward_func`` (an ``nn.Module`` or its
-    bound method), after checking that every other leaf module is linear."""
-    module = forward_func if isinstance(forward_func, nn.Module) else getattr(
-        forward_func, "__self__", None)
-    if not isinstance(module, nn.Module):
-        raise ValueError("method: 'regions' reads the pre-activations of forward_func's modules: "
-                         "forward_func must be an nn.Module or its bound method")
-    leaves = [m for m in module.modules() if not list(m.children())]
-    other = sorted({type(m).__name__ for m in leaves if not isinstance(m, SWITCHES + LINEAR)})
-    if other:
-        raise ValueError(f"method: 'regions' integrates networks of linear layers and ReLU or "
-                         f"LeakyReLU modules exactly; this one has {', '.join(other)}")
-    return [m for m in leaves if isinstance(m, SWITCHES)]
+class NotPiecewiseLinear(ValueError):
+    r"""``forward_func`` is not a network whose regions :func:`region_edges` can walk."""
+
+
+class _Switches(TorchFunctionMode):
+    r"""Records, during a forward-mode pass, how far along the path each
+    piecewise-linear function's input switches next (:meth:`nearest`), and
+    refuses smooth functions by name."""
+
+    def __init__(self, batch: int) -> None:
+        super().__init__()
+        self.batch = batch
+        self.ahead: List[Tensor] = []
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (),
+                           kwargs: Optional[dict] = None) -> Any:
+        kwargs = kwargs or {}
+        name = getattr(func, "__name__", "").strip("_")
+        kind = name[:-len("_with_indices")] if name.endswith("_with_indices") else name
+        if kind in SMOOTH:
+            raise NotPiecewiseLinear(
+                f"method: 'regions' integrates networks of linear layers, ReLU-type "
+                f"functions and max pools exactly; forward_func calls {kind}")
+        if kind in KINKS or kind in POOLS:
+            value, slope = fwAD.unpack_dual(args[0] if args else kwargs["input"])
+            if value.shape[0] != self.batch:
+                raise NotPiecewiseLinear(f"method: 'regions' reads each example's units: an "
+                                         f"input of {kind} has {value.shape[0]} rows for "
+                                         f"{self.batch} examples")
+            slope = torch.zeros_like(value) if slope is None else slope
+            if kind in KINKS:
+                levels = KINKS[kind](*args, **kwargs)
+                self.ahead.append(_next_kink(value.detach(), slope.detach(), levels))
+            else:
+                windows = _pool_windows(POOLS[kind], *args[1:],
+                                        **{k: v for k, v in kwargs.items() if k != "input"})
+                self.ahead.append(_next_maximum(windows(value.detach()),
+                                                windows(slope.detach())))
+        return func(*args, **kwargs)
+
+    def nearest(self) -> Tensor:
+        r"""How far along the path ``(batch,)`` the first switch is (inf: none)."""
+        nearest = torch.full((self.batch,), torch.inf, dtype=torch.float64)
+        for ahead in self.ahead:
+            nearest = torch.minimum(nearest.to(ahead.device), ahead.to(torch.float64))
+        return nearest
 
 
 def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
     r"""
     The edges of the linear regions along every example's path: ``(R + 1,
     batch)`` float64, each column from 0 to 1 and padded with 1, and which
-    examples were walked to the end within ``most`` regions ``(batch,)``.
-    Each region is checked to be linear: the logit at its end must be where
-    its start's logit and slope say. A nonlinearity computed outside a module
-    (``torch.relu`` in a forward) fails that check, and raises.
+    examples were walked to the end within ``most`` regions ``(batch,)``
+    (an example stops early where its regions so far project ``HOPELESS``
+    times ``most``, see :func:`_hopeless`). Each region is checked to be
+    linear: the logit at its end must be where its start's logit and slope
+    say. A smooth function (by name) or a nonlinearity the walk does not
+    read raises :class:`NotPiecewiseLinear`.
     """
-    switches = switch_modules(model.forward_func)
     batch, device = model.path.batch_size, model.path.inputs[0].device
     dtype = model.path.schedule_dtype
     step = max(1e-12, 8 * torch.finfo(dtype).eps)  # past a zero
     at = torch.zeros(batch, dtype=torch.float64, device=device)
     edges = [at.clone()]
     walking = torch.ones(batch, dtype=torch.bool, device=device)
+    finished = torch.zeros_like(walking)
     # each example's region: where it starts, and F and dF/da there
     start, logit, rate = (torch.zeros(batch, dtype=torch.float64, device=device)
                           for _ in range(3))
@@ -74,25 +123,95 @@ def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
         index = walking.nonzero().flatten()
         if len(index) == 0:
             break
-        values, slopes, new_logit, new_rate = model.select(index).tangents(
-            (at[index] + step)[None], switches)
+        switches = _Switches(len(index))
+        try:
+            new_logit, new_rate = model.select(index).tangents((at[index] + step)[None],
+                                                               switches)
+        except RuntimeError as error:  # an operation without forward-mode derivatives
+            if "forward AD" not in str(error):
+                raise
+            raise NotPiecewiseLinear(f"method: 'regions' needs forward-mode derivatives: "
+                                     f"{error}") from error
         if walked:
             _check_linear(start[index], logit[index], rate[index], at[index] + step,
                           new_logit.to(torch.float64), dtype)
         start[index] = at[index] + step
         logit[index], rate[index] = new_logit.to(torch.float64), new_rate.to(torch.float64)
-        ahead = torch.where((slopes != 0) & (-values / slopes > 0), -values / slopes, torch.inf)
-        nearest = ahead.amin(dim=1).to(torch.float64) if ahead.shape[1] else torch.full_like(
-            index, torch.inf, dtype=torch.float64)
-        at[index] = torch.clamp(at[index] + step + nearest, max=1.0)
-        walking[index] = at[index] < 1.0
+        at[index] = torch.clamp(at[index] + step + switches.nearest().to(device), max=1.0)
+        finished[index] = at[index] >= 1.0
         edges.append(at.clone())
-    done = (~walking).nonzero().flatten()
+        walking &= ~finished & ~_hopeless(edges, most)
+    done = finished.nonzero().flatten()
     if len(done):  # the last region, up to the input
         end = model.select(done).logits(torch.ones(1, len(done), dtype=dtype, device=device))[0]
         _check_linear(start[done], logit[done], rate[done], at[done], end.to(torch.float64),
                       dtype)
-    return torch.stack(edges), ~walking
+    return torch.stack(edges), finished
+
+
+def _hopeless(edges: List[Tensor], most: int) -> Tensor:
+    r"""Which examples ``(batch,)`` project more than ``HOPELESS * most`` regions,
+    from ``HOPELESS_AFTER`` regions walked on: the walked ones plus the rest of the
+    path at the density of the last half of them (regions crowd near the start,
+    where many units cross zero, so this overestimates)."""
+    walked = len(edges) - 1
+    if walked < HOPELESS_AFTER:
+        return torch.zeros_like(edges[0], dtype=torch.bool)
+    at, half = edges[-1], edges[walked - walked // 2]
+    projected = walked + (1 - at) * (walked // 2) / (at - half).clamp(min=1e-300)
+    return (at < 1) & (projected > HOPELESS * most)
+
+
+def _next_kink(value: Tensor, slope: Tensor, levels: Tuple[float, ...]) -> Tensor:
+    r"""How far ``(batch,)`` until a unit's ``value``, moving at ``slope``,
+    reaches one of the kinks ``levels`` (inf: never)."""
+    ahead = torch.full_like(value, torch.inf)
+    for level in levels:
+        to = torch.where(slope != 0, (level - value) / slope, torch.inf)
+        ahead = torch.minimum(ahead, torch.where(to > 0, to, torch.inf))
+    return _per_example(ahead)
+
+
+def _next_maximum(value: Tensor, slope: Tensor) -> Tensor:
+    r"""How far ``(batch,)`` until a pool's window ``(..., window size)`` gets
+    a new maximum (inf: never). Where values tie, the one that rises fastest
+    is the maximum."""
+    top = value.amax(dim=-1, keepdim=True)
+    finite = torch.where(torch.isfinite(value), value.abs(), 0.0).amax(dim=-1, keepdim=True)
+    tied = value >= top - 64 * torch.finfo(value.dtype).eps * finite
+    lead = torch.where(tied, slope, -torch.inf).argmax(dim=-1, keepdim=True)
+    gap = value.gather(-1, lead) - value
+    closing = slope - slope.gather(-1, lead)
+    ahead = torch.where(closing > 0, gap / closing, torch.inf)
+    return _per_example(torch.where(ahead > 0, ahead, torch.inf))
+
+
+def _per_example(ahead: Tensor) -> Tensor:
+    return ahead.flatten(1).amin(dim=1) if ahead[0].numel() else ahead.new_full(
+        (ahead.shape[0],), torch.inf)
+
+
+def _pool_windows(dims: int, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                  dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
+                  ) -> Callable[[Tensor], Tensor]:
+    r"""The windows of a max pool of ``dims`` dimensions (arguments as
+    ``F.max_pool1d`` / ``F.max_pool2d`` take them): a function of ``t`` ``(N,
+    C, *spatial)`` that returns ``(N, C, *output size, window size)``, padded
+    with ``-inf``."""
+    if ceil_mode:
+        raise NotPiecewiseLinear("method: 'regions' reads max pools without ceil_mode")
+    size, stride, padding, dilation = (
+        (v,) * dims if isinstance(v, int) else tuple(v)
+        for v in (kernel_size, stride or kernel_size, padding, dilation))
+
+    def windows(t: Tensor) -> Tensor:
+        t = F.pad(t, [p for p in reversed(padding) for _ in range(2)], value=-torch.inf)
+        first = t.dim() - dims
+        for d in range(dims):
+            t = t.unfold(first + d, (size[d] - 1) * dilation[d] + 1, stride[d])
+        return t[(...,) + tuple(slice(None, None, step) for step in dilation)].flatten(-dims)
+
+    return windows
 
 
 def _check_linear(start: Tensor, logit: Tensor, rate: Tensor, end: Tensor, end_logit: Tensor,
@@ -102,10 +221,10 @@ def _check_linear(start: Tensor, logit: Tensor, rate: Tensor, end: Tensor, end_l
     scale = logit.abs() + end_logit.abs() + ((end - start) * rate).abs()
     off = (end_logit - predicted).abs() > torch.finfo(dtype).eps ** 0.5 * scale + 1e-30
     if off.any():
-        raise ValueError(
+        raise NotPiecewiseLinear(
             "method: 'regions' found the target output nonlinear between two switches of its "
-            "ReLU modules: forward_func computes a nonlinearity outside nn.ReLU / nn.LeakyReLU "
-            "modules (torch.relu, F.gelu, a max...); use method='adaptive'")
+            "ReLU-type functions and max pools: forward_func computes a nonlinearity the walk "
+            "does not read; use method='adaptive'")
 
 
 @dataclass
@@ -134,9 +253,8 @@ class Regions(Sampler):
         alphas, weights = riemann_schedule("riemann_middle", n_steps, model.path.batch_size,
                                            dtype=torch.float64, device=edges.device)
         alphas, weights = alphas.clone(), weights.clone()
-        for b in walked.nonzero().flatten().tolist():
-            column = edges[:, b].unique()  # sorted, the padding folded away
-            alphas[:, b], weights[:, b] = _samples_of(column, n_steps)
+        if walked.any():
+            alphas[:, walked], weights[:, walked] = region_samples(edges[:, walked], n_steps)
         if not walked.all():
             missed = (~walked).nonzero().flatten().tolist()
             warn(f"method='regions': the paths of {some_examples(missed, len(walked))} cross "
@@ -144,6 +262,18 @@ class Regions(Sampler):
                  "rule instead")
         like = model.like()
         return Schedule(alphas.to(**like), weights.to(**like))
+
+
+def region_samples(edges: Tensor, n_steps: Optional[int] = None) -> Tuple[Tensor, Tensor]:
+    r"""Samples and weights ``(n_steps, batch)`` on the regions between
+    ``edges`` ``(R + 1, batch)`` (each column sorted, padded with 1): the
+    midpoints of the regions, split or joined to make ``n_steps`` (None: as
+    many as the example with most regions has, so that every one is exact)."""
+    columns = [column.unique() for column in edges.T]  # sorted, the padding folded away
+    if n_steps is None:
+        n_steps = max(len(column) - 1 for column in columns)
+    samples = [_samples_of(column, n_steps) for column in columns]
+    return tuple(torch.stack(t, dim=1) for t in zip(*samples))  # type: ignore[return-value]
 
 
 def _samples_of(edges: Tensor, n_steps: int) -> Tuple[Tensor, Tensor]:
