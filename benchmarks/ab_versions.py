@@ -5,7 +5,9 @@ good to about +-15%; a change to the engine needs finer figures. This script
 imports ``captum_idg`` from the checkout it is given, times Captum IG, IDG
 (adaptive and uniform) and adaptive IG interleaved ``--repeats`` times on a
 random-weight ResNet-18, and prints the median of each method's time over the
-median of IG's. Run it on the two checkouts in turn, several times:
+median of IG's; with ``--noise-tunnel``, every method inside Captum's
+``NoiseTunnel`` (SmoothGrad, 4 noisy copies). Run it on the two checkouts in
+turn, several times:
 
     git worktree add /tmp/before HEAD~1
     for i in 1 2 3; do for repo in /tmp/before .; do
@@ -27,11 +29,13 @@ def main() -> None:
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--size", type=int, default=112)
     parser.add_argument("--repeats", type=int, default=15)
+    parser.add_argument("--noise-tunnel", action="store_true",
+                        help="each method inside NoiseTunnel, 4 smoothgrad samples")
     args = parser.parse_args()
     sys.path.insert(0, str(args.checkout.resolve()))
     import torch
     import torchvision
-    from captum.attr import IntegratedGradients
+    from captum.attr import IntegratedGradients, NoiseTunnel
 
     import captum_idg
     from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
@@ -44,15 +48,20 @@ def main() -> None:
     x = torch.randn(args.batch, 3, args.size, args.size)
     target = model(x).argmax(dim=1)
     n = args.steps
-    calls = {
-        "IG": lambda: IntegratedGradients(model).attribute(
-            x, target=target, n_steps=n, method="riemann_middle"),
-        "IDG": lambda: IntegratedDecisionGradients(model).attribute(x, target=target, n_steps=n),
-        "IDG uniform": lambda: IntegratedDecisionGradients(model).attribute(
-            x, target=target, n_steps=n, method="riemann_middle"),
-        "Adaptive IG": lambda: AdaptiveIntegratedGradients(model).attribute(
-            x, target=target, n_steps=n),
+    methods = {
+        "IG": (IntegratedGradients, dict(method="riemann_middle")),
+        "IDG": (IntegratedDecisionGradients, {}),
+        "IDG uniform": (IntegratedDecisionGradients, dict(method="riemann_middle")),
+        "Adaptive IG": (AdaptiveIntegratedGradients, {}),
     }
+    tunnel = dict(nt_type="smoothgrad", nt_samples=4, nt_samples_batch_size=1, stdevs=0.1)
+
+    def call(cls, settings):
+        explainer = NoiseTunnel(cls(model)) if args.noise_tunnel else cls(model)
+        more = tunnel if args.noise_tunnel else {}
+        return lambda: explainer.attribute(x, target=target, n_steps=n, **settings, **more)
+
+    calls = {name: call(cls, settings) for name, (cls, settings) in methods.items()}
     times = {name: [] for name in calls}
     for call in calls.values():  # warm-up
         call()
@@ -64,7 +73,8 @@ def main() -> None:
     ig = statistics.median(times["IG"])
     ratios = " ".join(f"{name}={statistics.median(t) / ig:.3f}"
                       for name, t in times.items() if name != "IG")
-    print(f"{args.checkout} batch {args.batch} steps {n} {ratios} IG={ig * 1e3:.0f}ms")
+    where = " noise tunnel" if args.noise_tunnel else ""
+    print(f"{args.checkout}{where} batch {args.batch} steps {n} {ratios} IG={ig * 1e3:.0f}ms")
 
 
 if __name__ == "__main__":

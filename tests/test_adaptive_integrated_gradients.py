@@ -98,7 +98,8 @@ def test_sharp_gates_are_resolved_at_32_steps():
         ]:
             errors[name].append(((attributions[0] - reference).norm() / reference.norm()).item())
     median = {name: statistics.median(e) for name, e in errors.items()}
-    # measured: adaptive IG 0.23, IDG 0.22 (0.48 and 0.82 before the probe refined
-    # narrow jumps by their share of the change); Captum's Gauss-Legendre 0.98
-    assert median["adaptive IG"] <= 0.35 and median["adaptive IDG"] <= 0.35, median
+    # measured, the probe paid for out of n_steps (29 gradients and 10 probe
+    # points, about Captum's cost): adaptive IG 0.37, IDG 0.53 (with 32
+    # gradients and the probe on top: 0.23 and 0.22); Captum's Gauss-Legendre 0.98
+    assert median["adaptive IG"] <= 0.45 and median["adaptive IDG"] <= 0.65, median
     assert median["Captum IG"] >= 0.8, median

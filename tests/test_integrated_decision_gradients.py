@@ -35,9 +35,10 @@ def test_idg_converges_to_dense_reference(seed, method):
               for n in (16, 32, 64)]
     floor = 5e-6  # the 20 000-point reference's own error (measured <= 2.6e-6)
     assert errors[0] > errors[1] and errors[2] < max(errors[1], floor), errors
-    # measured, adaptive: 16 steps <= 4.5e-3, 32 steps <= 2.2e-5
+    # measured, adaptive (13 gradients at 16 steps and 29 at 32, the probe paid
+    # for out of n_steps): 16 steps <= 2.0e-2, 32 steps <= 6.3e-5
     if method == "adaptive":
-        assert errors[0] < 1e-2 and errors[1] < 1e-4, errors
+        assert errors[0] < 3e-2 and errors[1] < 1e-4, errors
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -55,9 +56,9 @@ def test_adaptive_beats_fixed_rules_on_a_saturating_model(seed, probe):
         midpoint = relative_error(
             idg.attribute(x, target=t, n_steps=n, method="riemann_middle", rescale=False),
             reference)
-        # measured adaptive / midpoint error over seeds 0-3: <= 0.06 at 16 steps,
-        # <= 0.002 at 32 steps
-        assert adaptive < 0.1 * midpoint, (n, adaptive, midpoint)
+        # measured adaptive / midpoint error over seeds 0-3, the probe paid for out
+        # of n_steps: <= 0.26 at 16 steps (<= 0.017 but for seed 3), <= 0.061 at 32
+        assert adaptive < (0.35 if n == 16 else 0.1) * midpoint, (n, adaptive, midpoint)
 
 
 def test_linear_model_closed_form():
@@ -151,9 +152,10 @@ def test_internal_batch_size_bounds_each_forward_pass():
     IntegratedDecisionGradients(model).attribute(
         x, target=target, n_steps=40, internal_batch_size=12
     )
-    # gradients: 40 steps x 4 examples in chunks of 3 steps; the probe: the
-    # default 13 points, then refinement rounds, in chunks of at most 3 steps
-    assert sizes[True] == [12] * 13 + [4]
+    # gradients: 36 steps (40 less the probe's cost, 13 / 3) x 4 examples in
+    # chunks of 3 steps; the probe: the default 13 points, then refinement
+    # rounds, in chunks of at most 3 steps
+    assert sizes[True] == [12] * 12
     assert sizes[False][:5] == [12, 12, 12, 12, 4] and max(sizes[False]) == 12
 
 
@@ -226,7 +228,7 @@ def test_float32_agrees_with_float64():
 
 
 @pytest.mark.parametrize("saturating", [False, True])
-def test_gradient_evaluations_are_exactly_n_steps(saturating):
+def test_gradient_evaluations_are_n_steps_less_the_probes_cost(saturating):
     model, x, target = saturating_case(0, batch=3)
     if not saturating:  # a linear logit: no probe refinement
         model, target = LinearNet(seed=0), 1
@@ -237,7 +239,7 @@ def test_gradient_evaluations_are_exactly_n_steps(saturating):
 
     model.register_forward_hook(count)
     IntegratedDecisionGradients(model).attribute(x, target=target, n_steps=17, n_probe_steps=9)
-    assert rows["grad"] == 17 * 3
+    assert rows["grad"] == (17 - 3) * 3  # 9 probe points cost 3 gradient evaluations
     # the probe, then at most two refinement rounds of 4 intervals x 3 points
     refined = rows["no_grad"] - 9 * 3
     assert refined == 0 if not saturating else 0 < refined <= 2 * 12 * 3

@@ -22,7 +22,7 @@ A path method is ``sum_k c_k grad F(z(a_k)) * dz/da(a_k)`` on a
 import contextlib
 import warnings
 from abc import ABC, abstractmethod
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
 
 import torch
@@ -56,6 +56,7 @@ from captum_idg.attr.schedules import (
     adaptive_schedule,
     default_probe_steps,
     equal_mass_edges,
+    gradient_steps,
     reference_schedule,
     refinement_points,
     riemann_schedule,
@@ -448,16 +449,20 @@ class Adaptive(Sampler):
     where the logit jumps (one pass each, holding only the points each
     example asked for), then Gauss-Legendre panels
     placed on everything known (:func:`~captum_idg.attr.schedules.adaptive_schedule`).
+    The probe is paid for out of ``n_steps``: a call places ``n_steps``
+    less the probe's cost in gradient evaluations
+    (:func:`~captum_idg.attr.schedules.gradient_steps`).
     """
 
     n_probe_steps: Optional[int] = None
+    _probed: int = field(default=0, init=False, repr=False)  # points of the last start's probe
 
     def __post_init__(self) -> None:
         _check_probe_steps(self.n_probe_steps)
 
     def start(self, model: ModelOnPath, n_steps: int) -> Known:
-        known = model.uniform_logits(
-            _probe_steps(model, self.n_probe_steps, default_probe_steps(n_steps)))
+        self._probed = _probe_steps(model, self.n_probe_steps, default_probe_steps(n_steps))
+        known = model.uniform_logits(self._probed)
         for _ in range(PROBE_ROUNDS):
             found = refinement_points(known.grid, known.logits, n_steps)
             if found is None:
@@ -468,7 +473,8 @@ class Adaptive(Sampler):
         return known
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
-        return Schedule(*adaptive_schedule(known.grid, known.logits, n_steps))
+        return Schedule(*adaptive_schedule(known.grid, known.logits,
+                                           gradient_steps(n_steps, self._probed)))
 
     def strata(self, model: ModelOnPath, known: Known, n_strata: int) -> Tensor:
         r"""Strata of equal mass under the sampling density (see

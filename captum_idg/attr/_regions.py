@@ -33,7 +33,7 @@ from captum_idg.attr._path_integral import (
 from captum_idg.attr.schedules import riemann_schedule
 
 REGIONS_PER_STEP = 4  # an example with more regions than this times n_steps is not walked on
-HOPELESS, HOPELESS_AFTER = 16, 16  # from this many regions on, stop at HOPELESS x most projected
+HOPELESS, HOPELESS_AFTER = 4, 16  # from this many regions on, stop at HOPELESS x most projected
 # the piecewise-linear functions whose switches end a region, by name (functional,
 # torch.*, Tensor methods and the modules that call them alike), with the
 # signature their arguments are read by
