@@ -12,8 +12,9 @@ them:
   :class:`SaturationCut`, :class:`Regions`, or yours);
 - a :class:`Weight`: each sample's coefficient ``c_k`` (:class:`PathWeight`, IG;
   :class:`DecisionWeight`, IDG; :class:`AuthorsDecisionWeight`; or yours);
-- a stopping rule: :class:`FixedSteps`, or :class:`Tolerance` (rounds until the
-  estimated error of the map is small; straight lines).
+- a stopping rule: :class:`FixedSteps`, or :class:`Tolerance` (until the
+  estimated error of the map is small: the linear regions walked where they
+  can be, pooled randomized rounds elsewhere; straight lines).
 
 :class:`ModelOnPath` runs the model along a path for all of them (targets,
 forward arguments, passes that fit in memory), and :class:`PathAttribution`

@@ -43,7 +43,16 @@ FIRST_ROUND_MARGIN = 8  # the first round stops an example at tolerance / this
 @dataclass
 class Tolerance:
     r"""
-    Rounds of a randomized rule (see
+    Integrate each example until its estimated error is at most ``tolerance``,
+    with at most ``n_steps`` gradient evaluations.
+
+    Where the sampler is :class:`Adaptive` or
+    :class:`~captum_idg.attr._regions.Regions` and the network's regions can
+    be walked (:func:`~captum_idg.attr._regions.region_edges`), an example
+    crossing at most ``n_steps`` regions gets one gradient per region: exact,
+    its estimate the rounding of the sum.
+
+    The others run rounds of a randomized rule (see
     :func:`~captum_idg.attr.schedules.randomized_strata`): ``FIRST_ROUND``
     samples in 4 strata, then twice as many, then as many as the observed
     order of convergence says the tolerance needs (:func:`_next_round`),
@@ -52,20 +61,21 @@ class Tolerance:
     rule; for adaptive sampling, strata of equal mass under its density,
     read off the probe and the logits of all earlier samples), and from the
     second round on half the mass goes where the last round's error came
-    from (:func:`~captum_idg.attr.schedules.variance_edges`). A round's
-    estimate replaces the last one's. Each
+    from (:func:`~captum_idg.attr.schedules.variance_edges`). Each
     antithetic pair of a stratum is an unbiased estimate of the stratum's
     integral, so the spread of the two pairs gives an unbiased estimate of
-    the map's squared error (:class:`Spread`), however rough the integrand:
-    the error estimate is ``COVERAGE`` such standard errors relative to the
-    L2 norm of the map (all inputs together; of the rescaled map where
+    the round's squared error (:class:`Spread`), however rough the
+    integrand. The rounds are independent: the result pools them, each
+    weighted by the inverse of its squared error (:class:`_Pooled`). The
+    error estimate is ``COVERAGE`` standard errors of the pooled map
+    relative to its L2 norm (all inputs together; of the rescaled map where
     ``rescale``), at least the samples' completeness error relative to the
-    logit's total variation and, from the second round on, the last round's
-    estimate scaled at order 1; the first round counts it ``FIRST_ROUND_MARGIN``
-    times. An example stops when it is at most ``tolerance``.
-    The random shifts come from a generator seeded with ``seed``, the same
-    draws for every example: results are reproducible, and an example's do
-    not depend on the rest of the batch.
+    logit's total variation and, from the second round on, the last estimate
+    scaled at order 1 in the samples taken; the first round counts it
+    ``FIRST_ROUND_MARGIN`` times. An example stops when it is at most
+    ``tolerance``. The random shifts come from a generator seeded with
+    ``seed``, the same draws for every example: results are reproducible, and
+    an example's do not depend on the rest of the batch.
     """
 
     n_steps: int

@@ -57,8 +57,7 @@ class AdaptiveIntegratedGradients(PathIntegralAttribution):
             {baselines}
             {target}
             {additional_forward_args}
-            n_steps (int, optional): Number of gradient evaluations (forward
-                        and backward) per example, at least 2. Default: 50
+            {n_steps}
             {method}
             {internal_batch_size}
             return_convergence_delta (bool, optional): Also return the

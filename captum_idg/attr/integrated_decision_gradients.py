@@ -67,8 +67,7 @@ class IntegratedDecisionGradients(PathIntegralAttribution):
             {baselines}
             {target}
             {additional_forward_args}
-            n_steps (int, optional): Number of gradient evaluations (forward
-                        and backward) per example, at least 2. Default: 50
+            {n_steps}
             {method}
                         IDG also takes ``"reference"``: the IDG authors'
                         released algorithm (a probe of ``n_steps`` points,

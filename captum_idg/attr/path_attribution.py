@@ -94,8 +94,7 @@ class PathAttribution(PathIntegralAttribution):
             {baselines}
             {target}
             {additional_forward_args}
-            n_steps (int, optional): Number of gradient evaluations (forward
-                        and backward) per example, at least 2. Default: 50
+            {n_steps}
             {internal_batch_size}
             return_convergence_delta (bool, optional): Also return
                         ``sum_k w_k dF/da(a_k) - (F(x) - F(x'))`` per example:
