@@ -172,3 +172,31 @@ def test_tolerance_walks_the_regions_of_a_walkable_network_and_is_exact():
                                     rescale=False) if not exact[b] else None
         if alone is not None:
             torch.testing.assert_close(alone[0], mixed[b])
+
+
+def test_an_operation_without_forward_mode_is_refused_and_tolerance_runs_its_rounds():
+    grid = torch.zeros(1, 2, 2, 2, dtype=torch.float64)
+
+    def forward(z):  # grid_sample has no forward-mode derivative in torch
+        sampled = nn.functional.grid_sample(z.view(-1, 1, 2, 3), grid.expand(len(z), -1, -1, -1),
+                                            align_corners=False)
+        return torch.relu(sampled.flatten(1)).sum(dim=1, keepdim=True) + z.sum(1, keepdim=True)
+
+    x = torch.randn(2, 6, generator=torch.Generator().manual_seed(1), dtype=torch.float64)
+    with pytest.raises(ValueError, match="method: 'regions' needs forward-mode derivatives"):
+        IntegratedDecisionGradients(forward).attribute(x, target=0, method="regions")
+    explainer = IntegratedDecisionGradients(forward)
+    explainer.attribute(x, target=0, n_steps=64, tolerance=1e-2)
+    assert (explainer.refinement.evaluations >= 16).all()  # the rounds, not a walk
+
+
+def test_a_model_that_breaks_on_the_path_is_named_where():
+    layer = nn.Linear(3, 4).double()
+
+    def forward(z):  # inf before the path passes half way, where the walk starts
+        h = torch.relu(layer(z))
+        return h.sum(dim=1, keepdim=True) / (z[:, :1] > 0.5).to(z.dtype)
+
+    x = torch.ones(1, 3, dtype=torch.float64)
+    with pytest.raises(ValueError, match="forward_func's outputs.*example 0 at alpha 0.0"):
+        IntegratedDecisionGradients(forward).attribute(x, target=0, method="regions")

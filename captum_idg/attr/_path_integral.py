@@ -286,6 +286,8 @@ class ModelOnPath:
         batch = self.path.batch_size
         logit = logit.detach().reshape(batch)
         rate = torch.zeros_like(logit) if rate is None else rate.detach().reshape(batch)
+        check_finite("forward_func's outputs", torch.stack([logit, rate]), alphas.expand(2, -1),
+                     self.path.where)
         return logit, rate
 
     def _logits(self, alphas: Tensor) -> Tensor:

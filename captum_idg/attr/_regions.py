@@ -34,6 +34,7 @@ from captum_idg.attr.schedules import riemann_schedule
 
 REGIONS_PER_STEP = 4  # an example with more regions than this times n_steps is not walked on
 HOPELESS, HOPELESS_AFTER = 4, 16  # from this many regions on, stop at HOPELESS x most projected
+FEW = 256  # ... or HOPELESS x FEW where most is fewer (a short walk costs little anyway)
 # the piecewise-linear functions whose switches end a region, by name (functional,
 # torch.*, Tensor methods and the modules that call them alike), with the
 # signature their arguments are read by
@@ -103,8 +104,8 @@ def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
     The edges of the linear regions along every example's path: ``(R + 1,
     batch)`` float64, each column from 0 to 1 and padded with 1, and which
     examples were walked to the end within ``most`` regions ``(batch,)``
-    (an example stops early where its regions so far project ``HOPELESS``
-    times ``most``, see :func:`_hopeless`). Each region is checked to be
+    (an example stops early where its regions so far project many times
+    more, see :func:`_hopeless`). Each region is checked to be
     linear: the logit at its end must be where its start's logit and slope
     say. A smooth function (by name) or a nonlinearity the walk does not
     read raises :class:`NotPiecewiseLinear`.
@@ -150,16 +151,17 @@ def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
 
 
 def _hopeless(edges: List[Tensor], most: int) -> Tensor:
-    r"""Which examples ``(batch,)`` project more than ``HOPELESS * most`` regions,
-    from ``HOPELESS_AFTER`` regions walked on: the walked ones plus the rest of the
-    path at the density of the last half of them (regions crowd near the start,
-    where many units cross zero, so this overestimates)."""
+    r"""Which examples ``(batch,)`` project more than ``HOPELESS * max(most,
+    FEW)`` regions, from ``HOPELESS_AFTER`` regions walked on: the walked ones
+    plus the rest of the path at the density of the last half of them (regions
+    crowd near the start, where many units cross zero, so this overestimates,
+    by up to 8x on the ReLU MLPs)."""
     walked = len(edges) - 1
     if walked < HOPELESS_AFTER:
         return torch.zeros_like(edges[0], dtype=torch.bool)
     at, half = edges[-1], edges[walked - walked // 2]
     projected = walked + (1 - at) * (walked // 2) / (at - half).clamp(min=1e-300)
-    return (at < 1) & (projected > HOPELESS * most)
+    return (at < 1) & (projected > HOPELESS * max(most, FEW))
 
 
 def _next_kink(value: Tensor, slope: Tensor, levels: Tuple[float, ...]) -> Tensor:
