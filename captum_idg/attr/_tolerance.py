@@ -99,10 +99,8 @@ class Tolerance:
         if not exact.all():
             index = (~exact).nonzero().flatten()
             parts.append((index, self._rounds(on(index), sampler, weight)))
-        if len(parts) == 1 and not exact.any():  # rounds alone: what they know, as it is
-            known = parts[0][1].known
-        else:
-            known = _Part.merged_ends(parts, batch)
+        # the rounds alone: what they know, as it is (a saturation cut's end included)
+        known = parts[0][1].known if not exact.any() else _Part.merged_ends(parts, batch)
         merged = _Part.merged(parts, batch)
         converged = merged.error <= self.tolerance
         if not converged.all():
@@ -286,11 +284,11 @@ class _Part:
     @staticmethod
     def merged_ends(parts: List[Tuple[Tensor, "_Part"]], batch: int) -> Known:
         r"""``F`` at both ends of every path, from the parts (whose paths end at 1)."""
-        ends = parts[0][1].known.endpoints()
-        grid = torch.zeros(2, batch, dtype=parts[0][1].known.grid.dtype,
-                           device=ends[0].device)
+        first = parts[0][1].known
+        assert first.grid is not None and first.logits is not None
+        grid = torch.zeros(2, batch, dtype=first.grid.dtype, device=first.grid.device)
         grid[1] = 1
-        logits = torch.zeros(2, batch, dtype=ends[0].dtype, device=ends[0].device)
+        logits = torch.zeros(2, batch, dtype=first.logits.dtype, device=first.logits.device)
         for index, part in parts:
             logits[0, index], logits[1, index] = part.known.endpoints()
         return Known(grid, logits)
