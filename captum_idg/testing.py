@@ -319,25 +319,18 @@ def piecewise_linear_suite(seed: int = 0, n_cases: int = 24) -> List[PathCase]:
     leaky-ReLU MLP (10 -> 32 x 4 -> 1). Each path starts at 0. Different
     ``seed`` values give disjoint suites.
     """
-    cases = []
-    for i in range(n_cases):
-        case_seed = 9_000_000 + seed * 100_000 + i
-        g = torch.Generator().manual_seed(case_seed)
-        kind = PIECEWISE_KINDS[i % len(PIECEWISE_KINDS)]
+    def build(kind: str, case_seed: int, g: torch.Generator) -> Tuple[nn.Module, Tensor]:
         if kind == "relu-mlp":
-            model: nn.Module = ReluMLP(10, case_seed)
-            x = torch.randn(10, generator=g, dtype=torch.float64)
-        elif kind == "dna-cnn":
-            model, x = DnaCNN(case_seed), one_hot_dna(200, g)
-        elif kind == "residual-cnn":
-            model = ResidualCNN(case_seed)
-            x = torch.randn(3, 16, 16, generator=g, dtype=torch.float64)
-        else:
-            model = ReluMLP(10, case_seed, depth=4, width=32,
-                            activation=nn.LeakyReLU(0.1))
-            x = torch.randn(10, generator=g, dtype=torch.float64)
-        cases.append(PathCase(kind, model.eval(), x, 0))
-    return cases
+            return ReluMLP(10, case_seed), torch.randn(10, generator=g, dtype=torch.float64)
+        if kind == "dna-cnn":
+            return DnaCNN(case_seed), one_hot_dna(200, g)
+        if kind == "residual-cnn":
+            return ResidualCNN(case_seed), torch.randn(3, 16, 16, generator=g,
+                                                       dtype=torch.float64)
+        return (ReluMLP(10, case_seed, depth=4, width=32, activation=nn.LeakyReLU(0.1)),
+                torch.randn(10, generator=g, dtype=torch.float64))
+
+    return _cases(PIECEWISE_KINDS, 9_000_000, seed, n_cases, build)
 
 
 def held_out_piecewise_suite(seed: int = 0, n_cases: int = 24) -> List[PathCase]:
@@ -345,18 +338,27 @@ def held_out_piecewise_suite(seed: int = 0, n_cases: int = 24) -> List[PathCase]
     ``n_cases`` random cases of the ``HELD_OUT_PIECEWISE_KINDS`` in turn
     (:class:`PoolCNN`, :class:`Relu6CNN`, :class:`ResidualMLP`), each path
     from 0, for confirming choices made on :func:`piecewise_linear_suite`.
+    Different ``seed`` values give disjoint suites.
     """
+    def build(kind: str, case_seed: int, g: torch.Generator) -> Tuple[nn.Module, Tensor]:
+        if kind == "residual-mlp":
+            return ResidualMLP(10, case_seed), torch.randn(10, generator=g, dtype=torch.float64)
+        model = PoolCNN(case_seed) if kind == "pool-cnn" else Relu6CNN(case_seed)
+        return model, 2 * torch.randn(3, 16, 16, generator=g, dtype=torch.float64)
+
+    return _cases(HELD_OUT_PIECEWISE_KINDS, 8_000_000, seed, n_cases, build)
+
+
+def _cases(kinds: Sequence[str], offset: int, seed: int, n_cases: int,
+           build: Callable[[str, int, torch.Generator], Tuple[nn.Module, Tensor]]
+           ) -> List[PathCase]:
+    r"""``n_cases`` cases of ``kinds`` in turn, case ``i`` seeded with ``offset +
+    seed * 100 000 + i`` and made by ``build(kind, case seed, generator)``."""
     cases = []
     for i in range(n_cases):
-        case_seed = 7_000_000 + seed * 100_000 + i
-        g = torch.Generator().manual_seed(case_seed)
-        kind = HELD_OUT_PIECEWISE_KINDS[i % len(HELD_OUT_PIECEWISE_KINDS)]
-        if kind == "residual-mlp":
-            model: nn.Module = ResidualMLP(10, case_seed)
-            x = torch.randn(10, generator=g, dtype=torch.float64)
-        else:
-            model = PoolCNN(case_seed) if kind == "pool-cnn" else Relu6CNN(case_seed)
-            x = 2 * torch.randn(3, 16, 16, generator=g, dtype=torch.float64)
+        case_seed = offset + seed * 100_000 + i
+        kind = kinds[i % len(kinds)]
+        model, x = build(kind, case_seed, torch.Generator().manual_seed(case_seed))
         cases.append(PathCase(kind, model.eval(), x, 0))
     return cases
 
