@@ -260,7 +260,8 @@ class Regions(Sampler):
         if not walked.all():
             missed = (~walked).nonzero().flatten().tolist()
             warn(f"method='regions': the paths of {some_examples(missed, len(walked))} cross "
-                 f"more than {REGIONS_PER_STEP * n_steps} linear regions; they use the midpoint "
+                 f"more than {REGIONS_PER_STEP * n_steps} linear regions (walked, or projected "
+                 f"from the first ones); they use the midpoint "
                  "rule instead")
         like = model.like()
         return Schedule(alphas.to(**like), weights.to(**like))
