@@ -1,15 +1,15 @@
 """The linear regions of a piecewise-linear network along a path, and a sampler exact on them.
 
-A network of linear layers, ReLU / LeakyReLU and max-pool modules is linear
-between the points of the path where a pre-activation changes sign or a pool's
-window changes its maximum, so its gradient, and the integrand of IG and IDG,
-is constant there. :func:`region_edges` walks the path from 0 to 1: at the
-start of a region one forward-mode pass gives the inputs of those modules and
-their slopes along the path, and the region ends at the nearest switch ahead;
-each region is checked to be linear, so a nonlinearity the
-hooks cannot see (``torch.relu`` in a forward) raises. :class:`Regions` samples
-each region once at its midpoint, weighted by its length, which integrates such
-a network exactly.
+A network of linear layers, ReLU-type functions (``relu``, ``leaky_relu``,
+``hardtanh``, ``relu6``) and max pools is linear between the points of the path
+where a unit reaches a kink or a pool's window changes its maximum, so its
+gradient, and the integrand of IG and IDG, is constant there.
+:func:`region_edges` walks the path from 0 to 1: at the start of a region one
+forward-mode pass, under a ``TorchFunctionMode`` that reads those functions'
+inputs and slopes however they are called, finds the nearest switch ahead;
+each region is checked to be linear, so a nonlinearity the walk does not read
+raises. :class:`Regions` samples each region once at its midpoint, weighted by
+its length, which integrates such a network exactly.
 """
 
 from dataclasses import dataclass, field
@@ -60,9 +60,9 @@ class _Switches(TorchFunctionMode):
     piecewise-linear function's input switches next (:meth:`nearest`), and
     refuses smooth functions by name."""
 
-    def __init__(self, batch: int) -> None:
+    def __init__(self, batch: int, device: torch.device) -> None:
         super().__init__()
-        self.batch = batch
+        self.batch, self.device = batch, device
         self.ahead: List[Tensor] = []
 
     def __torch_function__(self, func: Callable, types: Any, args: tuple = (),
@@ -93,9 +93,9 @@ class _Switches(TorchFunctionMode):
 
     def nearest(self) -> Tensor:
         r"""How far along the path ``(batch,)`` the first switch is (inf: none)."""
-        nearest = torch.full((self.batch,), torch.inf, dtype=torch.float64)
+        nearest = torch.full((self.batch,), torch.inf, dtype=torch.float64, device=self.device)
         for ahead in self.ahead:
-            nearest = torch.minimum(nearest.to(ahead.device), ahead.to(torch.float64))
+            nearest = torch.minimum(nearest, ahead.to(torch.float64))
         return nearest
 
 
@@ -124,7 +124,7 @@ def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
         index = walking.nonzero().flatten()
         if len(index) == 0:
             break
-        switches = _Switches(len(index))
+        switches = _Switches(len(index), device)
         try:
             new_logit, new_rate = model.select(index).tangents((at[index] + step)[None],
                                                                switches)
@@ -138,7 +138,7 @@ def region_edges(model: ModelOnPath, most: int) -> Tuple[Tensor, Tensor]:
                           new_logit.to(torch.float64), dtype)
         start[index] = at[index] + step
         logit[index], rate[index] = new_logit.to(torch.float64), new_rate.to(torch.float64)
-        at[index] = torch.clamp(at[index] + step + switches.nearest().to(device), max=1.0)
+        at[index] = torch.clamp(at[index] + step + switches.nearest(), max=1.0)
         finished[index] = at[index] >= 1.0
         edges.append(at.clone())
         walking &= ~finished & ~_hopeless(edges, most)
@@ -261,8 +261,7 @@ class Regions(Sampler):
             missed = (~walked).nonzero().flatten().tolist()
             warn(f"method='regions': the paths of {some_examples(missed, len(walked))} cross "
                  f"more than {REGIONS_PER_STEP * n_steps} linear regions (walked, or projected "
-                 f"from the first ones); they use the midpoint "
-                 "rule instead")
+                 "from the first ones); they use the midpoint rule instead")
         like = model.like()
         return Schedule(alphas.to(**like), weights.to(**like))
 

@@ -1,8 +1,8 @@
 """Tolerance mode: integrate until the estimated error of the map is small.
 
 On a network :func:`~captum_idg.attr._regions.region_edges` can walk (linear
-layers, ReLU / LeakyReLU and max pools) within ``n_steps`` regions, the map is
-exact: one gradient per linear region. Elsewhere, rounds of a randomized rule
+layers, ReLU-type functions and max pools) within ``n_steps`` regions, the map
+is exact: one gradient per linear region. Elsewhere, rounds of a randomized rule
 whose spread estimates the map's error (:class:`Tolerance`).
 """
 
@@ -99,9 +99,7 @@ class Tolerance:
         if not exact.all():
             index = (~exact).nonzero().flatten()
             parts.append((index, self._rounds(on(index), sampler, weight)))
-        # the rounds alone: what they know, as it is (a saturation cut's end included)
-        known = parts[0][1].known if not exact.any() else _Part.merged_ends(parts, batch)
-        merged = _Part.merged(parts, batch)
+        merged = _merged(parts, batch)
         converged = merged.error <= self.tolerance
         if not converged.all():
             missed = converged.logical_not().nonzero().flatten().tolist()
@@ -110,7 +108,7 @@ class Tolerance:
                  f"{float(merged.error.max()):.3g}: pass a larger n_steps")
         report = RefinementReport(merged.evaluations, model.probes.clone(), merged.error,
                                   converged)
-        return Integral(merged.sums, known, report)
+        return Integral(merged.sums, merged.known, report)
 
     def _rounds(self, model: ModelOnPath, sampler: Sampler, weight: Weight) -> "_Part":
         r"""The randomized rounds, on every example of ``model``."""
@@ -264,34 +262,29 @@ class _Part:
     evaluations: Tensor
     error: Tensor
 
-    @staticmethod
-    def merged(parts: List[Tuple[Tensor, "_Part"]], batch: int) -> "_Part":
-        r"""The parts, each on the examples ``index``, as one part of ``batch`` examples."""
 
-        def whole(pick: Callable[["_Part"], Tensor]) -> Tensor:
-            first = pick(parts[0][1])
-            out = first.new_zeros(batch, *first.shape[1:])
-            for index, part in parts:
-                out[index] = pick(part)
-            return out
+def _merged(parts: List[Tuple[Tensor, _Part]], batch: int) -> _Part:
+    r"""The parts, each on the examples ``index``, as one part of ``batch``
+    examples; a part of them all as it is (a saturation cut's end included),
+    else with ``F`` at both ends of every path (the parts' paths end at 1)."""
+    if len(parts) == 1 and len(parts[0][0]) == batch:
+        return parts[0][1]
 
-        count = len(parts[0][1].sums.attributions)
-        sums = PathSums(tuple(whole(lambda p, i=i: p.sums.attributions[i]) for i in range(count)),
-                        whole(lambda p: p.sums.rate_integral),
-                        whole(lambda p: p.sums.weighted_rate))
-        return _Part(sums, Known(), whole(lambda p: p.evaluations), whole(lambda p: p.error))
-
-    @staticmethod
-    def merged_ends(parts: List[Tuple[Tensor, "_Part"]], batch: int) -> Known:
-        r"""``F`` at both ends of every path, from the parts (whose paths end at 1)."""
-        first = parts[0][1].known
-        assert first.grid is not None and first.logits is not None
-        grid = torch.zeros(2, batch, dtype=first.grid.dtype, device=first.grid.device)
-        grid[1] = 1
-        logits = torch.zeros(2, batch, dtype=first.logits.dtype, device=first.logits.device)
+    def whole(pick: Callable[[_Part], Tensor]) -> Tensor:
+        first = pick(parts[0][1])
+        out = first.new_zeros(batch, *first.shape[1:])
         for index, part in parts:
-            logits[0, index], logits[1, index] = part.known.endpoints()
-        return Known(grid, logits)
+            out[index] = pick(part)
+        return out
+
+    count = len(parts[0][1].sums.attributions)
+    sums = PathSums(tuple(whole(lambda p, i=i: p.sums.attributions[i]) for i in range(count)),
+                    whole(lambda p: p.sums.rate_integral), whole(lambda p: p.sums.weighted_rate))
+    ends = whole(lambda p: torch.stack(p.known.endpoints(), dim=1))  # (batch, 2)
+    grid = torch.tensor([[0.0], [1.0]], dtype=parts[0][1].known.grid.dtype,
+                        device=ends.device).expand(2, batch)
+    return _Part(sums, Known(grid, ends.T.contiguous()), whole(lambda p: p.evaluations),
+                 whole(lambda p: p.error))
 
 
 def _walk(model: ModelOnPath, sampler: Sampler, most: int) -> Optional[Tuple[Tensor, Tensor]]:
@@ -301,7 +294,7 @@ def _walk(model: ModelOnPath, sampler: Sampler, most: int) -> Optional[Tuple[Ten
     network can be walked (None: it cannot)."""
     if isinstance(sampler, Regions):
         return region_edges(model, most)
-    if type(sampler) is Adaptive:
+    if isinstance(sampler, Adaptive):
         try:
             return region_edges(model, most)
         except NotPiecewiseLinear:
