@@ -49,6 +49,7 @@ from captum_idg._validation import check_count, check_finite, checked_forward
 from captum_idg._warnings import some_examples, warn
 from captum_idg.attr._intake import Arguments
 from captum_idg.attr._path import Path, flat_features
+from captum_idg.attr._piecewise import SwitchCounter
 from captum_idg.attr.schedules import (
     PAIRS,
     PROBE_ROUNDS,
@@ -57,10 +58,12 @@ from captum_idg.attr.schedules import (
     default_probe_steps,
     equal_mass_edges,
     gradient_steps,
+    moves_evenly,
     reference_schedule,
     refinement_points,
     riemann_schedule,
     saturation_point,
+    switch_cells,
 )
 
 GROUP = 2 * PAIRS  # samples per stratum of a randomized rule
@@ -220,10 +223,11 @@ class ModelOnPath:
                                self.additional_forward_args, index, size),
                            rows=self.rows, probes=self.probes, index=self.index[index])
 
-    def logits(self, alphas: Tensor) -> Tensor:
-        r"""Forward-only target logits at ``alphas`` ``(k, batch)``."""
+    def logits(self, alphas: Tensor, counter: Optional[SwitchCounter] = None) -> Tensor:
+        r"""Forward-only target logits at ``alphas`` ``(k, batch)``, each pass
+        under ``counter`` where one is given."""
         self.probes[self.index] += alphas.shape[0]
-        return self._logits(alphas)
+        return self._logits(alphas, counter)
 
     def logits_where(self, alphas: Tensor, where: Tensor, fill: Tensor) -> Tensor:
         r"""
@@ -290,14 +294,16 @@ class ModelOnPath:
                      self.path.where)
         return logit, rate
 
-    def _logits(self, alphas: Tensor) -> Tensor:
+    def _logits(self, alphas: Tensor, counter: Optional[SwitchCounter] = None) -> Tensor:
         chunks = []
         forward = checked_forward(self.forward_func, self.target)
         with torch.no_grad():
             for steps in self._step_chunks(alphas.shape[0]):
                 k = steps.stop - steps.start
-                output = _run_forward(forward, self.path.points(alphas[steps]),
-                                      _expand_target(self.target, k), self._expanded_args(k))
+                with counter.next_pass(k) if counter else contextlib.nullcontext():
+                    output = _run_forward(forward, self.path.points(alphas[steps]),
+                                          _expand_target(self.target, k),
+                                          self._expanded_args(k))
                 chunks.append(output.reshape(k, self.path.batch_size))
         logits = torch.cat(chunks)
         check_finite("forward_func's outputs", logits, alphas, self.path.where)
@@ -311,11 +317,11 @@ class ModelOnPath:
             return None
         return _expand_additional_forward_args(self.additional_forward_args, k)
 
-    def uniform_logits(self, n_points: int) -> Known:
-        r"""The logits on ``linspace(0, 1, n_points)``."""
+    def uniform_logits(self, n_points: int, counter: Optional[SwitchCounter] = None) -> Known:
+        r"""The logits on ``linspace(0, 1, n_points)`` (under ``counter``, see :meth:`logits`)."""
         grid = torch.linspace(0, 1, n_points, **self.like())
         grid = grid[:, None].expand(-1, self.path.batch_size)
-        return Known(grid, self.logits(grid))
+        return Known(grid, self.logits(grid, counter))
 
     def sums(self, schedule: Schedule, weight: "Weight",
              spread: Optional["Spread"] = None) -> PathSums:
@@ -451,6 +457,11 @@ class Adaptive(Sampler):
     where the logit jumps (one pass each, holding only the points each
     example asked for), then Gauss-Legendre panels
     placed on everything known (:func:`~captum_idg.attr.schedules.adaptive_schedule`).
+    On a piecewise-linear network the probe also counts the switches of its
+    ReLU-type units and max pools (:class:`~captum_idg.attr._piecewise.SwitchCounter`),
+    and where the probe's logit moves evenly the samples follow them instead
+    (:func:`~captum_idg.attr.schedules.switch_cells`): there the integrand is
+    piecewise constant, and Gauss-Legendre's order buys nothing.
     The probe is paid for out of ``n_steps``: a call places ``n_steps``
     less the probe's cost in gradient evaluations
     (:func:`~captum_idg.attr.schedules.gradient_steps`).
@@ -458,13 +469,18 @@ class Adaptive(Sampler):
 
     n_probe_steps: Optional[int] = None
     _probed: int = field(default=0, init=False, repr=False)  # points of the last start's probe
+    # the last start's probe and its switches, where the network is piecewise linear
+    _switches: Optional[Tuple[Known, Tensor]] = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_probe_steps(self.n_probe_steps)
 
     def start(self, model: ModelOnPath, n_steps: int) -> Known:
         self._probed = _probe_steps(model, self.n_probe_steps, default_probe_steps(n_steps))
-        known = model.uniform_logits(self._probed)
+        counter = SwitchCounter(model.path.batch_size)
+        known = model.uniform_logits(self._probed, counter)
+        switches = counter.counts()
+        self._switches = None if switches is None else (known, switches)
         for _ in range(PROBE_ROUNDS):
             found = refinement_points(known.grid, known.logits, n_steps)
             if found is None:
@@ -475,8 +491,16 @@ class Adaptive(Sampler):
         return known
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
-        return Schedule(*adaptive_schedule(known.grid, known.logits,
-                                           gradient_steps(n_steps, self._probed)))
+        steps = gradient_steps(n_steps, self._probed)
+        alphas, weights = adaptive_schedule(known.grid, known.logits, steps)
+        if self._switches is not None:
+            probe, switches = self._switches
+            even = moves_evenly(probe.grid, probe.logits)
+            if even.any():
+                cells = switch_cells(probe.grid, probe.logits, switches, steps)
+                alphas, weights = (torch.where(even, c.to(t), t) for c, t in
+                                   zip(cells, (alphas, weights)))
+        return Schedule(alphas, weights)
 
     def strata(self, model: ModelOnPath, known: Known, n_strata: int) -> Tensor:
         r"""Strata of equal mass under the sampling density (see

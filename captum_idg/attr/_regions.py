@@ -13,12 +13,11 @@ its length, which integrates such a network exactly.
 """
 
 from dataclasses import dataclass, field
-from typing import Any, Callable, Dict, List, Optional, Tuple
+from typing import Any, Callable, List, Optional, Tuple
 
 import torch
 import torch.autograd.forward_ad as fwAD
 from torch import Tensor
-from torch.nn import functional as F
 from torch.overrides import TorchFunctionMode
 
 from captum_idg._warnings import some_examples, warn
@@ -30,31 +29,19 @@ from captum_idg.attr._path_integral import (
     Schedule,
     register_method,
 )
+from captum_idg.attr._piecewise import (
+    KINKS,
+    POOLS,
+    SMOOTH,
+    NotPiecewiseLinear,
+    function_kind,
+    pool_windows,
+)
 from captum_idg.attr.schedules import riemann_schedule
 
 REGIONS_PER_STEP = 4  # an example with more regions than this times n_steps is not walked on
 HOPELESS, HOPELESS_AFTER = 4, 16  # from this many regions on, stop at HOPELESS x most projected
 FEW = 256  # ... or HOPELESS x FEW where most is fewer (a short walk costs little anyway)
-# the piecewise-linear functions whose switches end a region, by name (functional,
-# torch.*, Tensor methods and the modules that call them alike), with the
-# signature their arguments are read by
-KINKS: Dict[str, Callable] = {
-    "relu": lambda input, inplace=False: (0.0,),
-    "leaky_relu": lambda input, negative_slope=0.01, inplace=False: (0.0,),
-    "hardtanh": lambda input, min_val=-1.0, max_val=1.0, inplace=False: (min_val, max_val),
-    "relu6": lambda input, inplace=False: (0.0, 6.0),
-}
-POOLS = {"max_pool1d": 1, "max_pool2d": 2}
-# smooth functions that no region walk can integrate: refused by name at once
-SMOOTH = {"gelu", "silu", "softplus", "sigmoid", "tanh", "elu", "selu", "celu", "mish",
-          "softmax", "log_softmax", "layer_norm", "group_norm", "instance_norm", "exp", "log",
-          "erf", "sin", "cos", "scaled_dot_product_attention", "hardswish", "hardsigmoid"}
-
-
-class NotPiecewiseLinear(ValueError):
-    r"""``forward_func`` is not a network whose regions :func:`region_edges` can walk."""
-
-
 class _Switches(TorchFunctionMode):
     r"""Records, during a forward-mode pass, how far along the path each
     piecewise-linear function's input switches next (:meth:`nearest`), and
@@ -68,8 +55,7 @@ class _Switches(TorchFunctionMode):
     def __torch_function__(self, func: Callable, types: Any, args: tuple = (),
                            kwargs: Optional[dict] = None) -> Any:
         kwargs = kwargs or {}
-        name = getattr(func, "__name__", "").strip("_")
-        kind = name[:-len("_with_indices")] if name.endswith("_with_indices") else name
+        kind = function_kind(func)
         if kind in SMOOTH:
             raise NotPiecewiseLinear(
                 f"method: 'regions' integrates networks of linear layers, ReLU-type "
@@ -85,7 +71,7 @@ class _Switches(TorchFunctionMode):
                 levels = KINKS[kind](*args, **kwargs)
                 self.ahead.append(_next_kink(value.detach(), slope.detach(), levels))
             else:
-                windows = _pool_windows(POOLS[kind], *args[1:],
+                windows = pool_windows(POOLS[kind], *args[1:],
                                         **{k: v for k, v in kwargs.items() if k != "input"})
                 self.ahead.append(_next_maximum(windows(value.detach()),
                                                 windows(slope.detach())))
@@ -191,29 +177,6 @@ def _next_maximum(value: Tensor, slope: Tensor) -> Tensor:
 def _per_example(ahead: Tensor) -> Tensor:
     return ahead.flatten(1).amin(dim=1) if ahead[0].numel() else ahead.new_full(
         (ahead.shape[0],), torch.inf)
-
-
-def _pool_windows(dims: int, kernel_size: Any, stride: Any = None, padding: Any = 0,
-                  dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
-                  ) -> Callable[[Tensor], Tensor]:
-    r"""The windows of a max pool of ``dims`` dimensions (arguments as
-    ``F.max_pool1d`` / ``F.max_pool2d`` take them): a function of ``t`` ``(N,
-    C, *spatial)`` that returns ``(N, C, *output size, window size)``, padded
-    with ``-inf``."""
-    if ceil_mode:
-        raise NotPiecewiseLinear("method: 'regions' reads max pools without ceil_mode")
-    size, stride, padding, dilation = (
-        (v,) * dims if isinstance(v, int) else tuple(v)
-        for v in (kernel_size, stride or kernel_size, padding, dilation))
-
-    def windows(t: Tensor) -> Tensor:
-        t = F.pad(t, [p for p in reversed(padding) for _ in range(2)], value=-torch.inf)
-        first = t.dim() - dims
-        for d in range(dims):
-            t = t.unfold(first + d, (size[d] - 1) * dilation[d] + 1, stride[d])
-        return t[(...,) + tuple(slice(None, None, step) for step in dilation)].flatten(-dims)
-
-    return windows
 
 
 def _check_linear(start: Tensor, logit: Tensor, rate: Tensor, end: Tensor, end_logit: Tensor,

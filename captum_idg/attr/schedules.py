@@ -39,6 +39,7 @@ UNIFORM_MIX = 0.2
 POWER = 0.5
 GRADING = 2.0
 EVEN_PEAK = 2.0  # the density never above twice its mean: one Gauss-Legendre panel
+SWITCH_POWER = 1 / 3  # piecewise-linear networks: density (switch rate * |dF/da|) ** this
 MAX_SINGLE_PANEL = 128  # beyond this, equal panels instead (the nodes cost O(n^3) to find)
 MIN_PROBE_STEPS = 8
 PROBE_DIVISOR = 3  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
@@ -279,15 +280,54 @@ def adaptive_schedule(
     low, width = edges[panel], edges.diff(dim=0)[panel]  # (n_steps, batch)
     alphas, weights = low + width * nodes[:, None], width * node_weights[:, None]
     if nodes_per_panel is None and n_steps <= MAX_SINGLE_PANEL:
-        widths = grid.detach().to(torch.float64).diff(dim=0)
-        peak = torch.where(widths > 0, safe_div(mass, widths), 0.0)
-        even = peak.amax(dim=0) <= EVEN_PEAK
+        even = _even(grid, mass)
         if even.any():
             gauss = riemann_schedule("gausslegendre", n_steps, len(even), device=mass.device)
             alphas = torch.where(even, gauss[0], alphas)
             weights = torch.where(even, gauss[1], weights)
     out = dict(dtype=logits.dtype, device=logits.device)
     return alphas.to(**out), weights.to(**out)
+
+
+def moves_evenly(grid: Tensor, logits: Tensor) -> Tensor:
+    r"""Whether the logit of each example ``(batch,)`` moves evenly on the probe
+    ``grid`` ``(M, batch)``: the sampling density (:func:`interval_mass`) is
+    nowhere above ``EVEN_PEAK`` times its mean."""
+    return _even(grid, interval_mass(grid, logits))
+
+
+def _even(grid: Tensor, mass: Tensor) -> Tensor:
+    widths = grid.detach().to(torch.float64).diff(dim=0)
+    return torch.where(widths > 0, safe_div(mass, widths), 0.0).amax(dim=0) <= EVEN_PEAK
+
+
+def switch_cells(grid: Tensor, logits: Tensor, switches: Tensor, n_steps: int
+                 ) -> Tuple[Tensor, Tensor]:
+    r"""
+    The midpoint rule on ``n_steps`` cells for a piecewise-linear network,
+    whose integrand is constant between switches of its units: cells of
+    equal mass under the density ``(switches per unit alpha * |dF/da|) **
+    SWITCH_POWER`` on each probe interval, mixed with a uniform share
+    ``UNIFORM_MIX``. Where no unit switches, the midpoint rule.
+
+    Args:
+        grid (Tensor): ``(M, batch)`` probe points, sorted, from 0 to 1.
+        logits (Tensor): ``(M, batch)`` target logits at ``grid``.
+        switches (Tensor): ``(M - 1, batch)`` switches between neighbouring
+                    points (see :class:`~captum_idg.attr._piecewise.SwitchCounter`).
+        n_steps (int): Number of cells.
+
+    Returns:
+        ``(alphas, weights)``, each ``(n_steps, batch)``, float64.
+    """
+    width, slope = _widths_and_slopes(grid, logits)
+    rate = torch.where(width > 0, safe_div(switches.to(torch.float64), width), 0.0)
+    density = (rate * slope) ** SWITCH_POWER
+    total = (density * width).sum(dim=0, keepdim=True)
+    share = torch.where(total > 0, safe_div(density * width, total), width)
+    mass = (1.0 - UNIFORM_MIX) * share + UNIFORM_MIX * width
+    edges = _equal_mass_edges(grid.detach().to(torch.float64), mass, n_steps)
+    return (edges[1:] + edges[:-1]) / 2, edges.diff(dim=0)
 
 
 def equal_mass_edges(grid: Tensor, logits: Tensor, cells: int) -> Tensor:

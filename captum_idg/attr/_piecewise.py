@@ -1,0 +1,138 @@
+"""What a piecewise-linear network is made of, and counting its switches along a path.
+
+A network of linear layers, ReLU-type functions (``KINKS``) and max pools
+(``POOLS``) is linear between the points of a path where a unit reaches a kink
+or a pool's window changes its maximum. Both are read by name, however they
+are called (modules, ``torch.relu``, ``Tensor.relu``, functional), under a
+``TorchFunctionMode``: the region walk (:mod:`~captum_idg.attr._regions`) reads
+where the next switch is, and :class:`SwitchCounter` counts the switches
+between the points of a probe, for adaptive sampling.
+"""
+
+from typing import Any, Callable, Dict, List, Optional
+
+import torch
+from torch import Tensor
+from torch.nn import functional as F
+from torch.overrides import TorchFunctionMode
+
+# the piecewise-linear functions whose switches end a region, by name (functional,
+# torch.*, Tensor methods and the modules that call them alike), with the
+# signature their arguments are read by: the input levels of their kinks
+KINKS: Dict[str, Callable] = {
+    "relu": lambda input, inplace=False: (0.0,),
+    "leaky_relu": lambda input, negative_slope=0.01, inplace=False: (0.0,),
+    "hardtanh": lambda input, min_val=-1.0, max_val=1.0, inplace=False: (min_val, max_val),
+    "relu6": lambda input, inplace=False: (0.0, 6.0),
+}
+POOLS = {"max_pool1d": 1, "max_pool2d": 2}
+# curved functions: no network that calls them is piecewise linear
+SMOOTH = {"gelu", "silu", "softplus", "sigmoid", "tanh", "elu", "selu", "celu", "mish",
+          "softmax", "log_softmax", "layer_norm", "group_norm", "instance_norm", "exp", "log",
+          "erf", "sin", "cos", "scaled_dot_product_attention", "hardswish", "hardsigmoid",
+          "pow", "sqrt", "rsqrt", "reciprocal", "norm"}
+
+
+class NotPiecewiseLinear(ValueError):
+    r"""``forward_func`` is not a network whose regions the walk can read."""
+
+
+def function_kind(func: Callable) -> str:
+    r"""The name a function is known by here: ``relu`` for ``relu``, ``relu_``
+    and ``__relu__``, ``max_pool2d`` for ``max_pool2d_with_indices``."""
+    name = getattr(func, "__name__", "").strip("_")
+    return name[:-len("_with_indices")] if name.endswith("_with_indices") else name
+
+
+def pool_windows(dims: int, kernel_size: Any, stride: Any = None, padding: Any = 0,
+                 dilation: Any = 1, ceil_mode: bool = False, return_indices: bool = False
+                 ) -> Callable[[Tensor], Tensor]:
+    r"""The windows of a max pool of ``dims`` dimensions (arguments as
+    ``F.max_pool1d`` / ``F.max_pool2d`` take them): a function of ``t`` ``(N,
+    C, *spatial)`` that returns ``(N, C, *output size, window size)``, padded
+    with ``-inf``."""
+    if ceil_mode:
+        raise NotPiecewiseLinear("method: 'regions' reads max pools without ceil_mode")
+    size, stride, padding, dilation = (
+        (v,) * dims if isinstance(v, int) else tuple(v)
+        for v in (kernel_size, stride or kernel_size, padding, dilation))
+
+    def windows(t: Tensor) -> Tensor:
+        t = F.pad(t, [p for p in reversed(padding) for _ in range(2)], value=-torch.inf)
+        first = t.dim() - dims
+        for d in range(dims):
+            t = t.unfold(first + d, (size[d] - 1) * dilation[d] + 1, stride[d])
+        return t[(...,) + tuple(slice(None, None, step) for step in dilation)].flatten(-dims)
+
+    return windows
+
+
+class SwitchCounter(TorchFunctionMode):
+    r"""
+    Counts, over forward passes at consecutive points of ``batch`` paths
+    (rows step-major, ``steps * batch``, the steps sorted), how many units of
+    the ReLU-type functions cross a kink and how many max-pool windows change
+    their maximum between neighbouring points: :meth:`counts`. Call
+    :meth:`next_pass` with the pass's steps before each pass. ``piecewise``
+    turns False where the network calls a curved function (``SMOOTH``), or a
+    ReLU-type function or max pool on anything but one row per point, or is
+    not read the same way in every pass; then there are no counts.
+    """
+
+    def __init__(self, batch: int) -> None:
+        super().__init__()
+        self.batch = batch
+        self.piecewise = True
+        self._call, self._rows = 0, 0
+        self._last: Dict[int, Tensor] = {}  # per call: the states at the last point seen
+        self._switches: Dict[int, List[Tensor]] = {}  # per call: (steps - 1, batch) counts
+
+    def next_pass(self, steps: int) -> "SwitchCounter":
+        self._call, self._rows = 0, steps * self.batch
+        return self
+
+    def __torch_function__(self, func: Callable, types: Any, args: tuple = (),
+                           kwargs: Optional[dict] = None) -> Any:
+        kwargs = kwargs or {}
+        kind = function_kind(func)
+        if kind in SMOOTH:
+            self.piecewise = False
+        elif self.piecewise and (kind in KINKS or kind in POOLS):
+            self._read(kind, args, kwargs)
+        return func(*args, **kwargs)
+
+    def _read(self, kind: str, args: tuple, kwargs: dict) -> None:
+        value = (args[0] if args else kwargs["input"]).detach()
+        if value.dim() == 0 or value.shape[0] != self._rows:
+            self.piecewise = False
+            return
+        if kind in KINKS:
+            state = torch.stack([value > level for level in KINKS[kind](*args, **kwargs)], -1)
+        else:
+            try:
+                windows = pool_windows(POOLS[kind], *args[1:],
+                                       **{k: v for k, v in kwargs.items() if k != "input"})
+            except NotPiecewiseLinear:
+                self.piecewise = False
+                return
+            state = windows(value).argmax(dim=-1)
+        state = state.reshape(-1, self.batch, state[0].numel())  # (steps, batch, units)
+        last = self._last.get(self._call)
+        if last is not None:
+            if last.shape != state.shape[1:]:
+                self.piecewise = False
+                return
+            state = torch.cat([last[None], state])
+        self._last[self._call] = state[-1]
+        self._switches.setdefault(self._call, []).append((state[1:] != state[:-1]).sum(dim=2))
+        self._call += 1
+
+    def counts(self) -> Optional[Tensor]:
+        r"""The switches between neighbouring points ``(steps - 1, batch)``, or
+        None where nothing was counted or the network is not piecewise linear."""
+        if not self.piecewise or not self._switches:
+            return None
+        per_call = [torch.cat(parts) for parts in self._switches.values()]
+        if len({len(c) for c in per_call}) != 1:  # not read the same way in every pass
+            return None
+        return torch.stack(per_call).sum(dim=0)
