@@ -26,13 +26,15 @@ relative L2 error of raw IDG against a dense midpoint reference
   bins, a 30% uniform share): what knowing where the gradient jumps would buy;
   not a rule one can afford.
 
-Suites: ``captum_idg.testing.piecewise_linear_suite`` and ``held_out_piecewise_suite``,
-and ``unseen`` (:func:`unseen_suite`): two families defined here that no choice
-saw. The table gives each rule's median error over the family's cases divided
-by the better median of ``gl50`` and ``mid50``.
+Suites: ``captum_idg.testing.piecewise_linear_suite`` and
+``held_out_piecewise_suite``, ``unseen`` (:func:`unseen_suite`): two families
+defined here that no choice saw, and ``fresh-relu``: the deep ReLU MLPs of
+``fresh_suite``. The table gives each rule's median error over the family's
+cases divided by the better median of ``gl50`` and ``mid50``. ``--ig``: the
+same for IG (``adaptive`` is :class:`AdaptiveIntegratedGradients`).
 
     python benchmarks/piecewise_rules.py --seeds 8,9 --cases 12
-    python benchmarks/piecewise_rules.py --seeds 0 --suites unseen --cases 12 --points 8192
+    python benchmarks/piecewise_rules.py --seeds 0 --suites unseen --cases 8 --points 4096
 """
 
 import argparse
@@ -44,11 +46,12 @@ import torch
 from torch import Tensor, nn
 from torchvision.models import resnet18
 
-from captum_idg import IntegratedDecisionGradients
+from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
 from captum_idg.attr.schedules import riemann_schedule
 from captum_idg.testing import (
     PathCase,
     dense_path_reference,
+    fresh_suite,
     held_out_piecewise_suite,
     piecewise_linear_suite,
 )
@@ -93,18 +96,23 @@ def unseen_suite(seed: int, n_cases: int) -> List[PathCase]:
 
 
 SUITES = {"piecewise": piecewise_linear_suite, "heldout": held_out_piecewise_suite,
-          "unseen": unseen_suite}
+          "unseen": unseen_suite,
+          "fresh-relu": lambda seed, n: [c for c in fresh_suite(seed, n) if c.kind == "relu"]}
 Rule = Tuple[Tensor, Tensor]  # (alphas, weights), float64
 
 
+INTEGRAND = "idg"  # or "ig": see --ig
+
+
 def integrand(case: PathCase, alphas: Tensor, chunk: int = 1024) -> Tensor:
-    r"""The raw IDG integrand ``x * grad F * dF/da`` at ``alphas``, flattened ``(k, features)``."""
+    r"""The raw IDG integrand ``x * grad F * dF/da`` (IG's ``x * grad F`` where
+    ``INTEGRAND`` is ``"ig"``) at ``alphas``, flattened ``(k, features)``."""
     rows = []
     for part in alphas.split(chunk):
         points = (part.view(-1, *[1] * case.x.dim()) * case.x).requires_grad_()
         (grads,) = torch.autograd.grad(case.model(points)[:, case.target].sum(), points)
         rate = (grads * case.x).flatten(1).sum(dim=1, keepdim=True)
-        rows.append((grads * case.x).flatten(1) * rate)
+        rows.append((grads * case.x).flatten(1) * (1.0 if INTEGRAND == "ig" else rate))
     return torch.cat(rows)
 
 
@@ -177,8 +185,8 @@ def trisected(case: PathCase, first: int, rounds: int, total: int) -> Tensor:
 
 
 def errors(case: PathCase, points: int) -> Dict[str, float]:
-    reference = dense_path_reference(case.model, case.x, torch.zeros_like(case.x),
-                                     case.target, points, 1024)[1].flatten()
+    reference = dense_path_reference(case.model, case.x, torch.zeros_like(case.x), case.target,
+                                     points, 1024)[INTEGRAND == "idg"].flatten()
     scale = float(reference.norm())
 
     def error(estimate: Tensor) -> float:
@@ -190,8 +198,10 @@ def errors(case: PathCase, points: int) -> Dict[str, float]:
 
     gauss: Callable[[int], Rule] = lambda n: tuple(  # type: ignore[assignment]  # noqa: E731
         t[:, 0] for t in riemann_schedule("gausslegendre", n, 1))
-    adaptive = IntegratedDecisionGradients(case.model).attribute(
-        case.x[None], target=case.target, n_steps=50, rescale=False)[0]
+    adaptive = (AdaptiveIntegratedGradients(case.model).attribute(
+        case.x[None], target=case.target, n_steps=50) if INTEGRAND == "ig" else
+        IntegratedDecisionGradients(case.model).attribute(
+            case.x[None], target=case.target, n_steps=50, rescale=False))[0]
     return dict(adaptive=error(adaptive), gl50=by(gauss(50)), mid50=by(cells(uniform(50))),
                 gl45=by(gauss(45)), mid45=by(cells(uniform(45))), mid49=by(cells(uniform(49))),
                 blend49=by(cells(blended(49, 0.25))), curvature45=by(curvature(case, 45)),
@@ -205,7 +215,11 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=12, help="cases per suite and seed")
     parser.add_argument("--points", type=int, default=16384,
                         help="midpoint samples of the dense reference")
+    parser.add_argument("--ig", action="store_true",
+                        help="IG's integrand and adaptive IG instead of raw IDG")
     args = parser.parse_args()
+    global INTEGRAND
+    INTEGRAND = "ig" if args.ig else "idg"
     torch.manual_seed(0)
     rows: Dict[str, List[Dict[str, float]]] = {}
     for seed in map(int, args.seeds.split(",")):
@@ -213,8 +227,8 @@ def main() -> None:
             for case in SUITES[suite](seed, args.cases):
                 rows.setdefault(case.kind, []).append(errors(case, args.points))
     names = list(next(iter(rows.values()))[0])
-    print(f"seeds {args.seeds}, suites {args.suites}: median error / the better of gl50 and "
-          "mid50")
+    print(f"{INTEGRAND.upper()}, seeds {args.seeds}, suites {args.suites}: median error / the "
+          "better of gl50 and mid50")
     print(f"{'family':13}" + "".join(f"{n:>12}" for n in names) + f"{'better':>9}{'n':>4}")
     for kind, runs in rows.items():
         medians = {n: float(np.median([r[n] for r in runs])) for n in names}

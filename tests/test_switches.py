@@ -3,7 +3,6 @@
 import pytest
 import torch
 from torch import nn
-from torch.nn import functional as F
 
 from captum_idg import IntegratedDecisionGradients
 from captum_idg.attr._path import StraightLinePath, summed_gradients
@@ -46,10 +45,11 @@ def by_hooks(model, x, points):
                 seen.append(torch.cat([(value > 0).flatten(), (value > 6).flatten()]))
             elif isinstance(module, (nn.ReLU, nn.LeakyReLU)):
                 seen.append((value > 0).flatten())
-            else:
-                pool = F.max_pool1d if isinstance(module, nn.MaxPool1d) else F.max_pool2d
-                seen.append(pool(value, module.kernel_size, module.stride, module.padding,
-                                 module.dilation, return_indices=True)[1].flatten())
+            else:  # the position of the maximum in each window, by unfolding
+                for d in range(2 if isinstance(module, nn.MaxPool2d) else 1):
+                    value = value.unfold(2 + d, module.kernel_size, module.stride)
+                seen.append(value.flatten(-2 if isinstance(module, nn.MaxPool2d) else -1)
+                            .argmax(dim=-1).flatten())
 
         kinds = (nn.ReLU, nn.ReLU6, nn.LeakyReLU, nn.MaxPool1d, nn.MaxPool2d)
         handles = [m.register_forward_pre_hook(read) for m in model.modules()

@@ -54,6 +54,7 @@ from captum_idg.attr.schedules import (
     PAIRS,
     PROBE_ROUNDS,
     RIEMANN_METHODS,
+    SWITCH_EVEN_PEAK,
     adaptive_schedule,
     default_probe_steps,
     equal_mass_edges,
@@ -459,7 +460,8 @@ class Adaptive(Sampler):
     placed on everything known (:func:`~captum_idg.attr.schedules.adaptive_schedule`).
     On a piecewise-linear network the probe also counts the switches of its
     ReLU-type units and max pools (:class:`~captum_idg.attr._piecewise.SwitchCounter`),
-    and where the probe's logit moves evenly the samples follow them instead
+    and where the probe's logit moves evenly (its density nowhere above
+    ``SWITCH_EVEN_PEAK`` times its mean) the samples follow them instead
     (:func:`~captum_idg.attr.schedules.switch_cells`): there the integrand is
     piecewise constant, and Gauss-Legendre's order buys nothing.
     The probe is paid for out of ``n_steps``: a call places ``n_steps``
@@ -495,7 +497,7 @@ class Adaptive(Sampler):
         alphas, weights = adaptive_schedule(known.grid, known.logits, steps)
         if self._switches is not None:
             probe, switches = self._switches
-            even = moves_evenly(probe.grid, probe.logits)
+            even = moves_evenly(probe.grid, probe.logits, SWITCH_EVEN_PEAK)
             if even.any():
                 cells = switch_cells(probe.grid, probe.logits, switches, steps)
                 alphas, weights = (torch.where(even, c.to(t), t) for c, t in

@@ -26,6 +26,7 @@ KINKS: Dict[str, Callable] = {
     "relu6": lambda input, inplace=False: (0.0, 6.0),
 }
 POOLS = {"max_pool1d": 1, "max_pool2d": 2}
+WITH_INDICES = {1: F.max_pool1d_with_indices, 2: F.max_pool2d_with_indices}
 # curved functions: no network that calls them is piecewise linear
 SMOOTH = {"gelu", "silu", "softplus", "sigmoid", "tanh", "elu", "selu", "celu", "mish",
           "softmax", "log_softmax", "layer_norm", "group_norm", "instance_norm", "exp", "log",
@@ -97,25 +98,30 @@ class SwitchCounter(TorchFunctionMode):
         kind = function_kind(func)
         if kind in SMOOTH:
             self.piecewise = False
-        elif self.piecewise and (kind in KINKS or kind in POOLS):
-            self._read(kind, args, kwargs)
+        elif self.piecewise and kind in POOLS:
+            return self._pool(POOLS[kind], *args, **kwargs)
+        elif self.piecewise and kind in KINKS:
+            value = (args[0] if args else kwargs["input"]).detach()
+            levels = KINKS[kind](*args, **kwargs)
+            self._read(value, value > levels[0] if len(levels) == 1 else
+                       torch.stack([value > level for level in levels], dim=-1))
         return func(*args, **kwargs)
 
-    def _read(self, kind: str, args: tuple, kwargs: dict) -> None:
-        value = (args[0] if args else kwargs["input"]).detach()
+    def _pool(self, dims: int, input: Tensor, kernel_size: Any, stride: Any = None,
+              padding: Any = 0, dilation: Any = 1, ceil_mode: bool = False,
+              return_indices: bool = False) -> Any:
+        r"""The max pool (arguments as ``F.max_pool2d`` takes them, or
+        ``torch.max_pool2d``), run with the indices of its maxima, which are read."""
+        values, indices = WITH_INDICES[dims](input, kernel_size, stride or None, padding,
+                                             dilation, ceil_mode, return_indices=True)
+        self._read(input, indices)
+        return (values, indices) if return_indices else values
+
+    def _read(self, value: Tensor, state: Tensor) -> None:
+        r"""Reads ``state``, the switch states of the units of a function's input ``value``."""
         if value.dim() == 0 or value.shape[0] != self._rows:
             self.piecewise = False
             return
-        if kind in KINKS:
-            state = torch.stack([value > level for level in KINKS[kind](*args, **kwargs)], -1)
-        else:
-            try:
-                windows = pool_windows(POOLS[kind], *args[1:],
-                                       **{k: v for k, v in kwargs.items() if k != "input"})
-            except NotPiecewiseLinear:
-                self.piecewise = False
-                return
-            state = windows(value).argmax(dim=-1)
         state = state.reshape(-1, self.batch, state[0].numel())  # (steps, batch, units)
         last = self._last.get(self._call)
         if last is not None:

@@ -19,7 +19,9 @@ without grad) and turns it into a schedule in three steps:
 3. a Gauss-Legendre rule inside every panel.
 
 The integrand is smooth inside a panel even where the density is not, so each
-panel integrates at order ``2 * nodes_per_panel``.
+panel integrates at order ``2 * nodes_per_panel``. On a piecewise-linear
+network it is piecewise constant instead, and where its logit moves evenly
+:func:`switch_cells` places midpoint cells by the switches of its units.
 ``benchmarks/integrator_accuracy.py`` measured the defaults against dense
 float64 references (docs/integrator.md).
 """
@@ -40,6 +42,7 @@ POWER = 0.5
 GRADING = 2.0
 EVEN_PEAK = 2.0  # the density never above twice its mean: one Gauss-Legendre panel
 SWITCH_POWER = 1 / 3  # piecewise-linear networks: density (switch rate * |dF/da|) ** this
+SWITCH_EVEN_PEAK = 1.5  # ... where the density is never above this times its mean
 MAX_SINGLE_PANEL = 128  # beyond this, equal panels instead (the nodes cost O(n^3) to find)
 MIN_PROBE_STEPS = 8
 PROBE_DIVISOR = 3  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
@@ -289,16 +292,16 @@ def adaptive_schedule(
     return alphas.to(**out), weights.to(**out)
 
 
-def moves_evenly(grid: Tensor, logits: Tensor) -> Tensor:
+def moves_evenly(grid: Tensor, logits: Tensor, peak: float = EVEN_PEAK) -> Tensor:
     r"""Whether the logit of each example ``(batch,)`` moves evenly on the probe
     ``grid`` ``(M, batch)``: the sampling density (:func:`interval_mass`) is
-    nowhere above ``EVEN_PEAK`` times its mean."""
-    return _even(grid, interval_mass(grid, logits))
+    nowhere above ``peak`` times its mean."""
+    return _even(grid, interval_mass(grid, logits), peak)
 
 
-def _even(grid: Tensor, mass: Tensor) -> Tensor:
+def _even(grid: Tensor, mass: Tensor, peak: float = EVEN_PEAK) -> Tensor:
     widths = grid.detach().to(torch.float64).diff(dim=0)
-    return torch.where(widths > 0, safe_div(mass, widths), 0.0).amax(dim=0) <= EVEN_PEAK
+    return torch.where(widths > 0, safe_div(mass, widths), 0.0).amax(dim=0) <= peak
 
 
 def switch_cells(grid: Tensor, logits: Tensor, switches: Tensor, n_steps: int
