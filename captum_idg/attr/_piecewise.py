@@ -130,7 +130,8 @@ class SwitchCounter(TorchFunctionMode):
                 return
             state = torch.cat([last[None], state])
         self._last[self._call] = state[-1]
-        self._switches.setdefault(self._call, []).append((state[1:] != state[:-1]).sum(dim=2))
+        self._switches.setdefault(self._call, []).append(
+            (state[1:] != state[:-1]).sum(dim=2, dtype=torch.int32))
         self._call += 1
 
     def counts(self) -> Optional[Tensor]:
