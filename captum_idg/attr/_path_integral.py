@@ -301,7 +301,8 @@ class ModelOnPath:
         with torch.no_grad():
             for steps in self._step_chunks(alphas.shape[0]):
                 k = steps.stop - steps.start
-                with counter.next_pass(k) if counter else contextlib.nullcontext():
+                counting = counter is not None and counter.piecewise  # else it gave up
+                with counter.next_pass(k) if counting else contextlib.nullcontext():
                     output = _run_forward(forward, self.path.points(alphas[steps]),
                                           _expand_target(self.target, k),
                                           self._expanded_args(k))

@@ -42,6 +42,8 @@ from captum_idg.attr.schedules import riemann_schedule
 REGIONS_PER_STEP = 4  # an example with more regions than this times n_steps is not walked on
 HOPELESS, HOPELESS_AFTER = 4, 16  # from this many regions on, stop at HOPELESS x most projected
 FEW = 256  # ... or HOPELESS x FEW where most is fewer (a short walk costs little anyway)
+
+
 class _Switches(TorchFunctionMode):
     r"""Records, during a forward-mode pass, how far along the path each
     piecewise-linear function's input switches next (:meth:`nearest`), and
@@ -72,7 +74,7 @@ class _Switches(TorchFunctionMode):
                 self.ahead.append(_next_kink(value.detach(), slope.detach(), levels))
             else:
                 windows = pool_windows(POOLS[kind], *args[1:],
-                                        **{k: v for k, v in kwargs.items() if k != "input"})
+                                       **{k: v for k, v in kwargs.items() if k != "input"})
                 self.ahead.append(_next_maximum(windows(value.detach()),
                                                 windows(slope.detach())))
         return func(*args, **kwargs)

@@ -175,7 +175,13 @@ def interval_mass(
     log_density = (slope**power).log()  # -inf where flat
     if grading != float("inf"):
         log_density = _graded(log_density, width > 0, float(np.log(grading)))
-    density = log_density.exp()
+    return _mixed_mass(log_density.exp(), width, uniform_mix)
+
+
+def _mixed_mass(density: Tensor, width: Tensor, uniform_mix: float) -> Tensor:
+    r"""The mass of each interval of ``width`` under ``density`` (by width where
+    the density is 0 everywhere), each column summing to 1, mixed with a
+    uniform share ``uniform_mix``."""
     total = (density * width).sum(dim=0, keepdim=True)
     share = torch.where(total > 0, safe_div(density * width, total), width)
     return (1.0 - uniform_mix) * share + uniform_mix * width
@@ -325,10 +331,7 @@ def switch_cells(grid: Tensor, logits: Tensor, switches: Tensor, n_steps: int
     """
     width, slope = _widths_and_slopes(grid, logits)
     rate = torch.where(width > 0, safe_div(switches.to(torch.float64), width), 0.0)
-    density = (rate * slope) ** SWITCH_POWER
-    total = (density * width).sum(dim=0, keepdim=True)
-    share = torch.where(total > 0, safe_div(density * width, total), width)
-    mass = (1.0 - UNIFORM_MIX) * share + UNIFORM_MIX * width
+    mass = _mixed_mass((rate * slope) ** SWITCH_POWER, width, UNIFORM_MIX)
     edges = _equal_mass_edges(grid.detach().to(torch.float64), mass, n_steps)
     return (edges[1:] + edges[:-1]) / 2, edges.diff(dim=0)
 
