@@ -197,3 +197,32 @@ def test_the_command_and_the_registry_read_one_list_of_names():
     assert cli.METHOD_NAMES is names.METHOD_NAMES and cli.METRIC_NAMES is names.METRIC_NAMES
     assert tuple(METHODS) == names.METHOD_NAMES
     assert "torch" not in names.__dict__  # the command line reads it before torch loads
+
+
+def test_a_workers_lost_connection_to_the_main_process_prints_nothing_else_does():
+    # a DataLoader worker (its worker_init_fn run): the broken connection of a
+    # tensor-sharing thread, reported through threading.excepthook or, as
+    # multiprocessing's resource_sharer does, sys.excepthook, is quiet; any
+    # other error is printed
+    code = """
+import sys, threading
+from captum_idg.evaluation.datasets import ignore_interrupts
+ignore_interrupts(0)
+for error in (EOFError(), ConnectionResetError(), ValueError("kept")):
+    try:
+        raise error
+    except BaseException:
+        sys.excepthook(*sys.exc_info())
+def lost():
+    raise EOFError
+def other():
+    raise KeyError("kept too")
+for target in (lost, other):
+    thread = threading.Thread(target=target)
+    thread.start()
+    thread.join()
+"""
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True,
+                          timeout=120)
+    assert "ValueError: kept" in done.stderr and "KeyError: 'kept too'" in done.stderr
+    assert "EOFError" not in done.stderr and "ConnectionResetError" not in done.stderr

@@ -12,11 +12,12 @@ class, drawn with a fixed seed.
 
 import random
 import signal
+import sys
 import threading
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
-from typing import Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
+from typing import Any, Callable, Dict, FrozenSet, List, Optional, Sequence, Tuple, Union
 
 import torch
 from torch import Tensor
@@ -101,14 +102,26 @@ def ignore_interrupts(worker_id: int) -> None:
     """DataLoader ``worker_init_fn``: Ctrl-C reaches every process of the
     terminal's group; only the main one handles it (and stops the workers). A
     worker's thread that hands its tensors to the main process loses its peer
-    when the main process stops: that broken connection is no error to print."""
+    when the main process stops: that broken connection is no error to print,
+    whether it reaches ``threading.excepthook`` or, as multiprocessing's
+    ``resource_sharer`` reports it, ``sys.excepthook``."""
     signal.signal(signal.SIGINT, signal.SIG_IGN)
-    threading.excepthook = _quiet_when_the_main_process_left
+    threading.excepthook = _quiet_thread_hook
+    sys.excepthook = _quiet_hook
 
 
-def _quiet_when_the_main_process_left(hook: "threading.ExceptHookArgs") -> None:
-    if not issubclass(hook.exc_type, (ConnectionError, EOFError)):
+def _lost_the_main_process(exc_type: type) -> bool:
+    return issubclass(exc_type, (ConnectionError, EOFError))
+
+
+def _quiet_thread_hook(hook: "threading.ExceptHookArgs") -> None:
+    if not _lost_the_main_process(hook.exc_type):
         threading.__excepthook__(hook)
+
+
+def _quiet_hook(exc_type: type, value: BaseException, traceback: Any) -> None:
+    if not _lost_the_main_process(exc_type):
+        sys.__excepthook__(exc_type, value, traceback)
 
 
 @lru_cache(maxsize=1)
