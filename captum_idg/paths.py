@@ -9,7 +9,9 @@ them:
   which examples to keep (:class:`StraightLinePath`, or a subclass of yours);
 - a :class:`Sampler`: where the samples ``a_k`` go and their quadrature
   weights ``w_k`` (:class:`FixedRule`, :class:`Adaptive`, :class:`AuthorsSchedule`,
-  :class:`SaturationCut`, :class:`Regions`, or yours);
+  :class:`SaturationCut`, :class:`Regions`, or yours; one that places samples
+  from the gradients it has seen overrides :meth:`Sampler.integrate`, as
+  :class:`Adaptive` does on piecewise-linear networks);
 - a :class:`Weight`: each sample's coefficient ``c_k`` (:class:`PathWeight`, IG;
   :class:`DecisionWeight`, IDG; :class:`AuthorsDecisionWeight`; or yours);
 - a stopping rule: :class:`FixedSteps`, or :class:`Tolerance` (until the

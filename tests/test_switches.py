@@ -1,5 +1,7 @@
 """Switches of piecewise-linear networks counted along a path; adaptive sampling follows them."""
 
+import statistics
+
 import pytest
 import torch
 from torch import nn
@@ -8,7 +10,12 @@ from captum_idg import IntegratedDecisionGradients
 from captum_idg.attr._path import StraightLinePath, summed_gradients
 from captum_idg.attr._path_integral import Adaptive, ModelOnPath
 from captum_idg.attr._piecewise import SwitchCounter
-from captum_idg.attr.schedules import riemann_schedule, switch_cells
+from captum_idg.attr.schedules import (
+    nearest_sample_weights,
+    refined_gaps,
+    riemann_schedule,
+    switch_cells,
+)
 from captum_idg.testing import (
     DnaCNN,
     PoolCNN,
@@ -157,27 +164,124 @@ def test_switch_cells_tile_the_path_and_follow_the_switches():
     torch.testing.assert_close(weights[:, 2:], middle[1])
 
 
-def test_adaptive_idg_on_relu_cnns_beats_the_gauss_legendre_rule_it_was():
-    # DNA and residual CNNs of a seed no choice was made on: on these evenly
-    # moving, piecewise-constant integrands adaptive sampling was Gauss-Legendre
-    # on its 45 gradients; following the switches, every case is more accurate,
-    # and the median within 15% of the better of Gauss-Legendre and the midpoint
-    # rule with all 50 (measured: 2-9% on this seed, 0.90 and 1.11 of it on seeds 8-9)
-    cases = [c for c in piecewise_linear_suite(seed=4, n_cases=12)
-             if c.kind in ("dna-cnn", "residual-cnn")][:4]
-    ours, before, better = [], [], []
-    for case in cases:
+def test_adaptive_idg_on_a_fresh_seed_leads_on_mlps_and_keeps_up_on_cnns():
+    # seed 4, on which no choice was made: adaptive IDG at 50 evaluations over the
+    # better of Gauss-Legendre and the midpoint rule with 50 gradients. Refined where
+    # the integrand jumps, it is ahead on the ReLU and leaky MLPs (measured 0.26-0.89,
+    # median 0.51; following the switches alone, the code before: 0.68-1.22, median
+    # 0.82), and keeps up on the DNA and residual CNNs (median 1.08, 0.74-1.63 per
+    # case; before: 1.03)
+    ratios = {"mlp": [], "cnn": []}
+    for case in piecewise_linear_suite(seed=4, n_cases=8):
         reference = dense_path_reference(case.model, case.x, torch.zeros_like(case.x), 0,
                                          2**13)[1]
         explainer = IntegratedDecisionGradients(case.model)
         error = {}
-        for method, n_steps in [("adaptive", 50), ("gausslegendre", 45), ("gausslegendre", 50),
-                                ("riemann_middle", 50)]:
-            attribution = explainer.attribute(case.x[None], target=0, n_steps=n_steps,
+        for method in ("adaptive", "gausslegendre", "riemann_middle"):
+            attribution = explainer.attribute(case.x[None], target=0, n_steps=50,
                                               method=method, rescale=False)[0]
-            error[method, n_steps] = float((attribution - reference).norm() / reference.norm())
-        ours.append(error["adaptive", 50])
-        before.append(error["gausslegendre", 45])
-        better.append(min(error["gausslegendre", 50], error["riemann_middle", 50]))
-    assert all(o < b for o, b in zip(ours, before)), (ours, before)
-    assert torch.tensor(ours).median() <= 1.15 * torch.tensor(better).median()
+            error[method] = float((attribution - reference).norm() / reference.norm())
+        better = min(error["gausslegendre"], error["riemann_middle"])
+        ratios["mlp" if case.kind.endswith("mlp") else "cnn"].append(error["adaptive"] / better)
+    assert statistics.median(ratios["mlp"]) <= 0.8, ratios
+    assert max(ratios["mlp"]) < 1.0, ratios
+    assert statistics.median(ratios["cnn"]) <= 1.25, ratios
+
+
+def greedy_cuts(alphas, jumps, n_new):
+    """How many points ``refined_gaps`` puts in each gap of one example, the
+    slow obvious way: one point at a time where it removes the most error."""
+    edges = [0.0] + alphas.tolist() + [1.0]
+    widths = [b - a for a, b in zip(edges, edges[1:])]
+    rates = [j / w for j, w in zip(jumps.tolist(), widths[1:-1])]
+    rates = [rates[0]] + rates + [rates[-1]]
+    reach = [2 * widths[0]] + widths[1:-1] + [2 * widths[-1]]
+    cuts = [0] * len(widths)
+    for _ in range(n_new):
+        gains = [r * h ** 3 * ((m + 1) ** -2 - (m + 2) ** -2)
+                 for r, h, m in zip(rates, reach, cuts)]
+        cuts[gains.index(max(gains))] += 1
+    return edges, cuts
+
+
+def test_refined_gaps_cut_the_gaps_a_greedy_loop_chooses_evenly():
+    g = torch.Generator().manual_seed(1)
+    alphas = torch.rand(12, 3, generator=g, dtype=torch.float64).sort(dim=0).values
+    jumps = torch.rand(11, 3, generator=g, dtype=torch.float64) ** 4  # a few large jumps
+    new = refined_gaps(alphas, jumps, 20)
+    for b in range(3):
+        edges, cuts = greedy_cuts(alphas[:, b], jumps[:, b], 20)
+        expected = []
+        for i, (low, high, m) in enumerate(zip(edges, edges[1:], cuts)):
+            for r in range(m):
+                if i == 0:
+                    expected.append(high * (r + 0.5) / (m + 0.5))
+                elif i == len(cuts) - 1:
+                    expected.append(high - (high - low) * (r + 0.5) / (m + 0.5))
+                else:
+                    expected.append(low + (high - low) * (r + 1) / (m + 1))
+        torch.testing.assert_close(new[:, b].sort().values,
+                                   torch.tensor(expected, dtype=torch.float64).sort().values)
+    # a single jump: every point goes into its gap
+    jumps = torch.zeros(11, 1, dtype=torch.float64)
+    jumps[4] = 1.0
+    new = refined_gaps(alphas[:, :1], jumps, 6)
+    assert ((new > alphas[4, 0]) & (new < alphas[5, 0])).all()
+
+
+def test_nearest_sample_weights_are_the_midpoint_rule_on_cells_and_a_loop_elsewhere():
+    middle = riemann_schedule("riemann_middle", 9, 2)
+    torch.testing.assert_close(nearest_sample_weights(middle[0]), middle[1])
+    g = torch.Generator().manual_seed(2)
+    alphas = torch.rand(7, 2, generator=g, dtype=torch.float64)
+    weights = nearest_sample_weights(alphas)
+    for b in range(2):
+        for k, a in enumerate(alphas[:, b].tolist()):
+            left = max([x for x in alphas[:, b].tolist() if x < a], default=None)
+            right = min([x for x in alphas[:, b].tolist() if x > a], default=None)
+            span = (1.0 if right is None else (a + right) / 2) - (
+                0.0 if left is None else (a + left) / 2)
+            assert abs(float(weights[k, b]) - span) < 1e-12
+
+
+class Kinked(nn.Module):
+    """A logit that moves evenly, ``t + relu(t - 4 a*) / 2`` of ``t = sum(z)``,
+    with one kink at ``a* = 0.618...`` on the path from 0 to ones: the IDG
+    integrand is ``4`` per feature before it and ``6 * 1.5 = 9`` after."""
+
+    def forward(self, z):
+        t = z.sum(dim=1, keepdim=True)
+        return t + torch.relu(t - 4 * 0.6180339887) / 2
+
+
+def test_refinement_closes_in_on_a_jump_the_fixed_rules_straddle():
+    x = torch.ones(1, 4, dtype=torch.float64)
+    exact = 4 * 0.6180339887 + 9 * (1 - 0.6180339887)
+    explainer = IntegratedDecisionGradients(Kinked())
+    error = {method: float((explainer.attribute(x, target=0, n_steps=50, method=method,
+                                                rescale=False) - exact).abs().max() / exact)
+             for method in ("adaptive", "riemann_middle", "gausslegendre")}
+    # measured: 5e-7 against 1.7e-3 and 4.3e-3; midpoint cells that follow the
+    # switches alone (the code before) straddle the kink with one cell: 4.6e-4
+    assert error["adaptive"] < 1e-5, error
+    assert error["adaptive"] < min(error["riemann_middle"], error["gausslegendre"]) / 100
+
+
+def test_an_example_refined_in_a_batch_is_refined_alone_and_its_batch_mates_too():
+    # a ReLU MLP on four examples, two of whose logits move evenly (refined) and two
+    # not (Gauss-Legendre panels on the whole probe): each as it is alone
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                          nn.Linear(16, 1), nn.ReLU()).double()
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)[:4]
+    sampler = Adaptive()
+    sampler.start(on_path(model, x), 60)
+    assert sampler._refined.tolist() == [False, False, True, True]
+    explainer = IntegratedDecisionGradients(model)
+    together = explainer.attribute(x, target=0, n_steps=60, rescale=False)
+    alone = torch.cat([explainer.attribute(x[i:i + 1], target=0, n_steps=60, rescale=False)
+                       for i in range(4)])
+    torch.testing.assert_close(together, alone)
+    reference = torch.stack([dense_path_reference(model, e, 0 * e, 0, 2**13)[1] for e in x])
+    error = (together - reference).norm(dim=1) / reference.norm(dim=1)
+    assert (error[2:] < 0.02).all(), error  # the refined ones (measured 0.011, 0.002)

@@ -23,7 +23,17 @@ import contextlib
 import warnings
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, field
-from typing import Any, Callable, ContextManager, Dict, Iterator, List, Optional, Tuple
+from typing import (
+    Any,
+    Callable,
+    ContextManager,
+    Dict,
+    Iterable,
+    Iterator,
+    List,
+    Optional,
+    Tuple,
+)
 
 import torch
 import torch.autograd.forward_ad as fwAD
@@ -38,6 +48,7 @@ from captum._utils.typing import TargetType
 from torch import Tensor
 
 from captum_idg._batching import (
+    ACTIVATION_FACTOR,
     Index,
     check_steps_fit,
     row_slices,
@@ -51,8 +62,13 @@ from captum_idg.attr._intake import Arguments
 from captum_idg.attr._path import Path, flat_features
 from captum_idg.attr._piecewise import SwitchCounter
 from captum_idg.attr.schedules import (
+    MIN_PROBE_STEPS,
     PAIRS,
     PROBE_ROUNDS,
+    REFINE_FIRST,
+    REFINE_MAX_SWITCHES,
+    REFINE_MIN_STEPS,
+    REFINE_ROUNDS,
     RIEMANN_METHODS,
     SWITCH_EVEN_PEAK,
     adaptive_schedule,
@@ -60,7 +76,9 @@ from captum_idg.attr.schedules import (
     equal_mass_edges,
     gradient_steps,
     moves_evenly,
+    nearest_sample_weights,
     reference_schedule,
+    refined_gaps,
     refinement_points,
     riemann_schedule,
     saturation_point,
@@ -89,6 +107,22 @@ class PathSums:
     rate_integral: Tensor
     weighted_rate: Tensor
     logits: Optional[Tensor] = None
+
+    @staticmethod
+    def joined(parts: List[Tuple[Tensor, "PathSums"]], batch: int) -> "PathSums":
+        r"""The sums of ``parts``, each on the examples ``index``, as the sums of
+        ``batch`` examples (without logits)."""
+
+        def whole(pick: Callable[["PathSums"], Tensor]) -> Tensor:
+            first = pick(parts[0][1])
+            out = first.new_zeros(batch, *first.shape[1:])
+            for index, part in parts:
+                out[index] = pick(part)
+            return out
+
+        count = len(parts[0][1].attributions)
+        return PathSums(tuple(whole(lambda p, i=i: p.attributions[i]) for i in range(count)),
+                        whole(lambda p: p.rate_integral), whole(lambda p: p.weighted_rate))
 
 
 @dataclass
@@ -329,12 +363,59 @@ class ModelOnPath:
              spread: Optional["Spread"] = None) -> PathSums:
         r"""Runs the gradient passes of ``schedule`` and sums them under
         ``weight`` (and into ``spread``, for a randomized rule)."""
+        return self._summed(schedule, weight, self.gradients(schedule.alphas), spread)
+
+    def refined_sums(self, alphas: Tensor, n_steps: int, weight: "Weight") -> PathSums:
+        r"""
+        A piecewise-constant integrand: gradients at ``alphas`` ``(n, batch)``,
+        then ``REFINE_ROUNDS`` rounds (half of what is left each, the last
+        the rest) that cut the gaps between the samples where the integrand
+        jumped (:func:`~captum_idg.attr.schedules.refined_gaps`), ``n_steps``
+        in all, summed under ``weight`` with the weights of the nearest-sample
+        rule (:func:`~captum_idg.attr.schedules.nearest_sample_weights`). It
+        holds every sample's gradients until the end.
+        """
+        points: List[Tensor] = []
+        chunks: List[Tuple[Tuple[Tensor, ...], Tensor]] = []  # (grads, logits) per chunk
+        maps: List[Tensor] = []  # per chunk: the integrand, flat (k, batch, features)
+        left = n_steps - alphas.shape[0]
+        for done in range(REFINE_ROUNDS + 1):
+            unit = Schedule(alphas, torch.ones_like(alphas))
+            for steps, grads, logits in self.gradients(alphas):
+                derivative = self.path.derivative(alphas[steps])
+                rate = self.path.rate_of_change(grads, derivative)
+                coefficient = weight(unit, steps, rate, logits)
+                chunks.append((tuple(g.detach() for g in grads), logits))
+                maps.append(torch.cat([
+                    coefficient[:, :, None].to(g.dtype) * flat_features(g, 2)
+                    * flat_features(d, 1 if d.dim() < g.dim() else 2)
+                    for g, d in zip(grads, derivative)], dim=2))
+            points.append(alphas)
+            if done == REFINE_ROUNDS or left == 0:
+                break
+            new = left if done == REFINE_ROUNDS - 1 else max(1, left // 2)
+            known = torch.cat(points)
+            order = known.argsort(dim=0)
+            flat = torch.cat(maps)
+            flat = flat.gather(0, order[:, :, None].expand_as(flat))
+            jumps = flat.diff(dim=0).pow(2).sum(dim=2)
+            alphas = refined_gaps(known.gather(0, order), jumps, new).to(known)
+            left -= new
+        alphas = torch.cat(points)
+        schedule = Schedule(alphas, nearest_sample_weights(alphas).to(alphas))
+        grads = tuple(torch.cat(parts) for parts in zip(*(c[0] for c in chunks)))
+        logits = torch.cat([c[1] for c in chunks])
+        return self._summed(schedule, weight, [(slice(0, len(alphas)), grads, logits)])
+
+    def _summed(self, schedule: Schedule, weight: "Weight",
+                chunks: Iterable[Tuple[slice, Tuple[Tensor, ...], Tensor]],
+                spread: Optional["Spread"] = None) -> PathSums:
         alphas = schedule.alphas
         sums = self.path.sums(self.multiply_by_inputs)
         rate_integral = torch.zeros_like(alphas[0])
         weighted_rate = torch.zeros_like(alphas[0])
         logits = torch.zeros_like(alphas)
-        for steps, grads, chunk_logits in self.gradients(alphas):
+        for steps, grads, chunk_logits in chunks:
             logits[steps] = chunk_logits
             derivative = self.path.derivative(alphas[steps])
             rate = self.path.rate_of_change(grads, derivative)
@@ -430,6 +511,12 @@ class Sampler(ABC):
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
         ...
 
+    def integrate(self, model: ModelOnPath, known: Known, n_steps: int,
+                  weight: "Weight") -> PathSums:
+        r"""The sums of ``n_steps`` gradient samples: here of the schedule
+        :meth:`place` gives, in one pass."""
+        return model.sums(self.place(model, known, n_steps), weight)
+
     def strata(self, model: ModelOnPath, known: Known, n_strata: int) -> Tensor:
         r"""Edges ``(n_strata + 1, batch)`` of the strata of a randomized rule
         (tolerance mode): equal ones here."""
@@ -454,17 +541,22 @@ class FixedRule(Sampler):
 class Adaptive(Sampler):
     r"""
     Adaptive sampling: a probe of ``n_probe_steps`` points (None: see
-    :func:`~captum_idg.attr.schedules.default_probe_steps`), up to
+    :func:`~captum_idg.attr.schedules.default_probe_steps`) in two passes
+    (the first holds about ``MIN_PROBE_STEPS`` of them, see
+    :func:`_first_pass`), up to
     ``PROBE_ROUNDS`` rounds of :func:`~captum_idg.attr.schedules.refinement_points`
     where the logit jumps (one pass each, holding only the points each
     example asked for), then Gauss-Legendre panels
     placed on everything known (:func:`~captum_idg.attr.schedules.adaptive_schedule`).
-    On a piecewise-linear network the probe also counts the switches of its
-    ReLU-type units and max pools (:class:`~captum_idg.attr._piecewise.SwitchCounter`),
-    and where the probe's logit moves evenly (its density nowhere above
+    On a piecewise-linear network the first pass also counts the switches of
+    its ReLU-type units and max pools (:class:`~captum_idg.attr._piecewise.SwitchCounter`),
+    and where its logit moves evenly (its density nowhere above
     ``SWITCH_EVEN_PEAK`` times its mean) the samples follow them instead
     (:func:`~captum_idg.attr.schedules.switch_cells`): there the integrand is
-    piecewise constant, and Gauss-Legendre's order buys nothing.
+    piecewise constant, and Gauss-Legendre's order buys nothing. With
+    enough gradients to place and jumps sparse enough, such an example
+    skips the second pass and refines its samples where its integrand
+    jumped (:meth:`integrate`).
     The probe is paid for out of ``n_steps``: a call places ``n_steps``
     less the probe's cost in gradient evaluations
     (:func:`~captum_idg.attr.schedules.gradient_steps`).
@@ -472,26 +564,61 @@ class Adaptive(Sampler):
 
     n_probe_steps: Optional[int] = None
     _probed: int = field(default=0, init=False, repr=False)  # points of the last start's probe
-    # the last start's probe and its switches, where the network is piecewise linear
+    # the last start's first probe pass and its switches, where the network is piecewise linear
     _switches: Optional[Tuple[Known, Tensor]] = field(default=None, init=False, repr=False)
+    # the examples of the last start whose samples are refined where the integrand jumps
+    _refined: Optional[Tensor] = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
         _check_probe_steps(self.n_probe_steps)
 
     def start(self, model: ModelOnPath, n_steps: int) -> Known:
         self._probed = _probe_steps(model, self.n_probe_steps, default_probe_steps(n_steps))
-        counter = SwitchCounter(model.path.batch_size)
-        known = model.uniform_logits(self._probed, counter)
+        batch = model.path.batch_size
+        grid = torch.linspace(0, 1, self._probed, **model.like())[:, None].expand(-1, batch)
+        first = _first_pass(self._probed)
+        counter = SwitchCounter(batch)
+        known = Known(grid[first], model.logits(grid[first], counter))
         switches = counter.counts()
         self._switches = None if switches is None else (known, switches)
+        self._refined = self._refines(model, n_steps, int(first.sum()))
+        rest = grid[~first]
+        if len(rest) and self._refined is None:
+            known = known.merged(rest, model.logits(rest))
+        elif len(rest):  # the refined examples need no more: their logit moves evenly
+            asks = ~self._refined.expand_as(rest)
+            logits = model.logits_where(rest, asks, known.logits[0])
+            known = known.merged(rest, torch.where(
+                asks, logits, _interpolated(known.grid, known.logits, rest)))
         for _ in range(PROBE_ROUNDS):
             found = refinement_points(known.grid, known.logits, n_steps)
             if found is None:
                 break
             points, new = found
+            if self._refined is not None:
+                new = new & ~self._refined
             points = points.to(known.grid.dtype)
             known = known.merged(points, model.logits_where(points, new, known.logits[0]))
         return known
+
+    def _refines(self, model: ModelOnPath, n_steps: int, probed: int) -> Optional[Tensor]:
+        r"""The examples ``(batch,)`` whose samples are refined where the
+        integrand jumps (None: none): on a piecewise-linear network whose
+        logit moves evenly on the first probe pass, with at least
+        ``REFINE_MIN_STEPS`` gradients to place and at most
+        ``REFINE_MAX_SWITCHES`` switches per gradient (denser jumps are
+        spread evenly enough for the switches alone), all of whose gradients
+        fit in a quarter of the free memory (they are held to the end)."""
+        steps = gradient_steps(n_steps, probed)
+        if self._switches is None or steps < REFINE_MIN_STEPS:
+            return None
+        if steps * model.path.batch_size > ACTIVATION_FACTOR * rows_per_pass(
+                model.path.inputs, None):
+            return None
+        probe, switches = self._switches
+        refined = moves_evenly(probe.grid, probe.logits, SWITCH_EVEN_PEAK) & (
+            switches.sum(dim=0) <= REFINE_MAX_SWITCHES * steps)
+        return refined if refined.any() else None
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
         steps = gradient_steps(n_steps, self._probed)
@@ -504,6 +631,30 @@ class Adaptive(Sampler):
                 alphas, weights = (torch.where(even, c.to(t), t) for c, t in
                                    zip(cells, (alphas, weights)))
         return Schedule(alphas, weights)
+
+    def integrate(self, model: ModelOnPath, known: Known, n_steps: int,
+                  weight: "Weight") -> PathSums:
+        r"""As :meth:`Sampler.integrate`; the refined examples (see
+        :meth:`start`) take a third of their gradients from the switches
+        (:func:`~captum_idg.attr.schedules.switch_cells`), then cut the gaps
+        where the integrand jumped (:meth:`ModelOnPath.refined_sums`)."""
+        if self._refined is None or self._switches is None:
+            return super().integrate(model, known, n_steps, weight)
+        batch, parts = model.path.batch_size, []
+        probe, switches = self._switches
+        index = self._refined.nonzero().flatten()
+        grid, logits = probe.grid[:, index], probe.logits[:, index]
+        steps = gradient_steps(n_steps, len(grid))
+        first = switch_cells(grid, logits, switches[:, index],
+                             max(1, round(steps * REFINE_FIRST)))[0].to(grid)
+        on = (lambda i: model) if len(index) == batch else model.select  # noqa: E731
+        parts.append((index, on(index).refined_sums(first, steps, weight)))
+        if len(index) < batch:
+            rest = (~self._refined).nonzero().flatten()
+            schedule = self.place(model, known, n_steps)
+            parts.append((rest, model.select(rest).sums(
+                Schedule(schedule.alphas[:, rest], schedule.weights[:, rest]), weight)))
+        return PathSums.joined(parts, batch)
 
     def strata(self, model: ModelOnPath, known: Known, n_strata: int) -> Tensor:
         r"""Strata of equal mass under the sampling density (see
@@ -520,6 +671,16 @@ class AuthorsSchedule(Sampler):
 
     def place(self, model: ModelOnPath, known: Known, n_steps: int) -> Schedule:
         return Schedule(*reference_schedule(known.logits, n_steps))
+
+
+def _first_pass(probed: int) -> Tensor:
+    r"""Which of ``probed`` evenly spaced probe points ``(probed,)`` the first
+    pass holds: every ``k``-th and the last, ``k`` the largest stride that
+    leaves at least ``MIN_PROBE_STEPS`` (all of them up to 14)."""
+    first = torch.zeros(probed, dtype=torch.bool)
+    first[::max(1, (probed - 1) // (MIN_PROBE_STEPS - 1))] = True
+    first[-1] = True
+    return first
 
 
 def _check_probe_steps(n_probe_steps: Optional[int]) -> None:
@@ -582,12 +743,15 @@ def _below_cut(known: Known) -> Known:
 
 
 def _interpolated(grid: Tensor, logits: Tensor, at: Tensor) -> Tensor:
-    r"""The logits ``(M, batch)`` on ``grid`` linearly interpolated at ``at`` ``(batch,)``."""
-    high = (grid < at).sum(dim=0).clamp(1, len(grid) - 1)[None]
+    r"""The logits ``(M, batch)`` on ``grid`` linearly interpolated at ``at``
+    ``(k, batch)`` (or ``(batch,)``)."""
+    points = at.reshape(-1, grid.shape[1]).to(grid.dtype)
+    high = torch.searchsorted(grid.T.contiguous(), points.T.contiguous()).T
+    high = high.clamp(1, len(grid) - 1)
     low = high - 1
-    g0, g1 = grid.gather(0, low)[0], grid.gather(0, high)[0]
-    f0, f1 = logits.gather(0, low)[0], logits.gather(0, high)[0]
-    return f0 + (f1 - f0) * safe_div(at - g0, g1 - g0)
+    g0, g1 = grid.gather(0, low), grid.gather(0, high)
+    f0, f1 = logits.gather(0, low), logits.gather(0, high)
+    return (f0 + (f1 - f0) * safe_div(points - g0, g1 - g0)).reshape(at.shape)
 
 
 # Weight rules -------------------------------------------------------------
@@ -656,7 +820,7 @@ class FixedSteps:
 
     def run(self, model: ModelOnPath, sampler: Sampler, weight: Weight) -> Integral:
         known = sampler.start(model, self.n_steps)
-        return Integral(model.sums(sampler.place(model, known, self.n_steps), weight), known)
+        return Integral(sampler.integrate(model, known, self.n_steps, weight), known)
 
 
 # The registry of method names ----------------------------------------------

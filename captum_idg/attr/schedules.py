@@ -21,7 +21,9 @@ without grad) and turns it into a schedule in three steps:
 The integrand is smooth inside a panel even where the density is not, so each
 panel integrates at order ``2 * nodes_per_panel``. On a piecewise-linear
 network it is piecewise constant instead, and where its logit moves evenly
-:func:`switch_cells` places midpoint cells by the switches of its units.
+:func:`switch_cells` places midpoint cells by the switches of its units, and
+:func:`refined_gaps` cuts the gaps where the integrand jumped, to be summed with
+:func:`nearest_sample_weights`.
 ``benchmarks/integrator_accuracy.py`` measured the defaults against dense
 float64 references (docs/integrator.md).
 """
@@ -43,6 +45,10 @@ GRADING = 2.0
 EVEN_PEAK = 2.0  # the density never above twice its mean: one Gauss-Legendre panel
 SWITCH_POWER = 1 / 3  # piecewise-linear networks: density (switch rate * |dF/da|) ** this
 SWITCH_EVEN_PEAK = 1.5  # ... where the density is never above this times its mean
+REFINE_FIRST = 1 / 3  # ... the share of the gradients placed by the switches, then
+REFINE_ROUNDS = 4  # ... rounds that subdivide the gaps where the integrand jumped
+REFINE_MIN_STEPS = 32  # ... where at least this many gradients are placed
+REFINE_MAX_SWITCHES = 100  # ... and the probe saw at most this many switches per gradient
 MAX_SINGLE_PANEL = 128  # beyond this, equal panels instead (the nodes cost O(n^3) to find)
 MIN_PROBE_STEPS = 8
 PROBE_DIVISOR = 3  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
@@ -71,7 +77,7 @@ def gradient_steps(n_steps: int, probe_steps: int) -> int:
     about a third of a forward and backward), at least 1. So a call costs
     about what Captum IG's does at the same ``n_steps`` (the refinement
     rounds' few points aside): 13 gradients and 8 probe points at 16 steps,
-    45 and 16 at 50.
+    45 and 16 at 50 (47 and 9 where the second probe pass is skipped).
     """
     return max(1, n_steps - round(probe_steps * PROBE_COST))
 
@@ -334,6 +340,69 @@ def switch_cells(grid: Tensor, logits: Tensor, switches: Tensor, n_steps: int
     mass = _mixed_mass((rate * slope) ** SWITCH_POWER, width, UNIFORM_MIX)
     edges = _equal_mass_edges(grid.detach().to(torch.float64), mass, n_steps)
     return (edges[1:] + edges[:-1]) / 2, edges.diff(dim=0)
+
+
+def refined_gaps(alphas: Tensor, jumps: Tensor, n_new: int) -> Tensor:
+    r"""
+    ``n_new`` points that subdivide the gaps between the samples ``alphas``
+    ``(n, batch)`` (sorted, inside ``(0, 1)``) of a piecewise-constant
+    integrand, where ``jumps`` ``(n - 1, batch)``, the squared norm of its
+    change between neighbouring samples, says it jumps.
+
+    A gap of width ``h`` cut into ``m + 1`` equal parts by ``m`` points
+    leaves an error whose square is about ``rate * h^3 / (m + 1)^2``
+    (``rate``: its squared jumps per unit alpha; an end gap counts twice its
+    width, as the nearest sample stands for all of it). Points go one at a
+    time where they remove the most, so the gaps where the integrand jumped
+    are cut finest (the end gaps take their neighbour's rate; where nothing
+    jumped, every gap the same rate). Use the samples with
+    :func:`nearest_sample_weights`.
+
+    Returns:
+        ``(n_new, batch)``, float64: evenly spaced inside each gap they cut
+        (in an end gap, the first half a space from the end of the path).
+    """
+    alphas = alphas.to(torch.float64)
+    n, batch = alphas.shape
+    like = dict(dtype=torch.float64, device=alphas.device)
+    edges = torch.cat([torch.zeros(1, batch, **like), alphas, torch.ones(1, batch, **like)])
+    width = edges.diff(dim=0)  # (n + 1, batch): the end gaps first and last
+    rate = torch.ones(n + 1, batch, **like)
+    if n > 1:
+        rate[1:-1] = safe_div(jumps.to(torch.float64), width[1:-1])
+        rate[0], rate[-1] = rate[1], rate[-2]
+        rate = torch.where(rate.sum(dim=0) > 0, rate, 1.0)
+    reach = width.clone()
+    reach[0], reach[-1] = 2 * width[0], 2 * width[-1]
+    error = rate * reach ** 3
+    cuts = torch.zeros(n + 1, batch, **like)
+    for _ in range(n_new):
+        gain = error * ((cuts + 1) ** -2 - (cuts + 2) ** -2)
+        cuts.scatter_add_(0, gain.argmax(dim=0, keepdim=True), torch.ones(1, batch, **like))
+    total = cuts.cumsum(dim=0)
+    order = torch.arange(n_new, **like)[:, None].expand(-1, batch)
+    gap = torch.searchsorted(total.T.contiguous(), order.T.contiguous(), right=True).T
+    count = cuts.gather(0, gap)
+    rank = order - (total.gather(0, gap) - count)
+    low, high = edges.gather(0, gap), edges.gather(0, gap + 1)
+    inside = low + (high - low) * (rank + 1) / (count + 1)
+    first = high * (rank + 0.5) / (count + 0.5)
+    last = high - (high - low) * (rank + 0.5) / (count + 0.5)
+    return torch.where(gap == 0, first, torch.where(gap == n, last, inside))
+
+
+def nearest_sample_weights(alphas: Tensor) -> Tensor:
+    r"""
+    Weights ``(n, batch)`` of the samples ``alphas`` ``(n, batch)`` (any
+    order, distinct) under the rule that takes the integrand on ``[0, 1]``
+    to be that of the nearest sample: each sample weighs the span from the
+    midpoint with its left neighbour (or 0) to that with its right (or 1).
+    On midpoint cells it is the midpoint rule.
+    """
+    ordered, order = alphas.to(torch.float64).sort(dim=0)
+    ends = torch.zeros_like(ordered[:1]), torch.ones_like(ordered[:1])
+    borders = torch.cat([ends[0], (ordered[1:] + ordered[:-1]) / 2, ends[1]])
+    return torch.empty_like(ordered).scatter_(0, order, borders.diff(dim=0))
 
 
 def equal_mass_edges(grid: Tensor, logits: Tensor, cells: int) -> Tensor:
