@@ -381,11 +381,13 @@ class ModelOnPath:
         left = n_steps - alphas.shape[0]
         for done in range(REFINE_ROUNDS + 1):
             unit = Schedule(alphas, torch.ones_like(alphas))
+            known_logits = torch.zeros_like(alphas)
             for steps, grads, logits in self.gradients(alphas):
+                known_logits[steps] = logits
                 derivative = self.path.derivative(alphas[steps])
                 rate = self.path.rate_of_change(grads, derivative)
-                coefficient = weight(unit, steps, rate, logits)
-                chunks.append((tuple(g.detach() for g in grads), logits))
+                coefficient = weight(unit, steps, rate, known_logits)
+                chunks.append((grads, logits))
                 maps.append(torch.cat([
                     coefficient[:, :, None].to(g.dtype) * flat_features(g, 2)
                     * flat_features(d, 1 if d.dim() < g.dim() else 2)
@@ -394,17 +396,20 @@ class ModelOnPath:
             if done == REFINE_ROUNDS or left == 0:
                 break
             new = left if done == REFINE_ROUNDS - 1 else max(1, left // 2)
-            known = torch.cat(points)
-            order = known.argsort(dim=0)
+            order = torch.cat(points).argsort(dim=0)
             flat = torch.cat(maps)
             flat = flat.gather(0, order[:, :, None].expand_as(flat))
             jumps = flat.diff(dim=0).pow(2).sum(dim=2)
-            alphas = refined_gaps(known.gather(0, order), jumps, new).to(known)
+            alphas = refined_gaps(torch.cat(points).gather(0, order), jumps, new).to(alphas)
             left -= new
-        alphas = torch.cat(points)
+        alphas, order = torch.cat(points).sort(dim=0)  # in order along the path
+
+        def in_order(t: Tensor) -> Tensor:
+            return t.gather(0, order.view(*order.shape, *[1] * (t.dim() - 2)).expand_as(t))
+
+        grads = tuple(in_order(torch.cat(parts)) for parts in zip(*(c[0] for c in chunks)))
+        logits = in_order(torch.cat([c[1] for c in chunks]))
         schedule = Schedule(alphas, nearest_sample_weights(alphas).to(alphas))
-        grads = tuple(torch.cat(parts) for parts in zip(*(c[0] for c in chunks)))
-        logits = torch.cat([c[1] for c in chunks])
         return self._summed(schedule, weight, [(slice(0, len(alphas)), grads, logits)])
 
     def _summed(self, schedule: Schedule, weight: "Weight",
@@ -607,12 +612,12 @@ class Adaptive(Sampler):
         logit moves evenly on the first probe pass, with at least
         ``REFINE_MIN_STEPS`` gradients to place and at most
         ``REFINE_MAX_SWITCHES`` switches per gradient (denser jumps are
-        spread evenly enough for the switches alone), all of whose gradients
-        fit in a quarter of the free memory (they are held to the end)."""
+        spread evenly enough for the switches alone), whose gradients and
+        integrand fit in a quarter of the free memory (they are held to the end)."""
         steps = gradient_steps(n_steps, probed)
         if self._switches is None or steps < REFINE_MIN_STEPS:
             return None
-        if steps * model.path.batch_size > ACTIVATION_FACTOR * rows_per_pass(
+        if 2 * steps * model.path.batch_size > ACTIVATION_FACTOR * rows_per_pass(
                 model.path.inputs, None):
             return None
         probe, switches = self._switches
