@@ -28,6 +28,12 @@ def main() -> None:
     parser.add_argument("--batch", type=int, default=1)
     parser.add_argument("--steps", type=int, default=16)
     parser.add_argument("--size", type=int, default=112)
+    parser.add_argument("--model", choices=("resnet18", "dna-cnn"), default="resnet18",
+                        help="dna-cnn: captum_idg.testing.DnaCNN on one-hot sequences, float32")
+    parser.add_argument("--channels", type=int, default=128, help="the DNA CNN's channels")
+    parser.add_argument("--length", type=int, default=1000,
+                        help="the DNA CNN's sequence length (16 channels and 200 bases: jumps "
+                             "sparse enough to be refined at 50 steps)")
     parser.add_argument("--repeats", type=int, default=15)
     parser.add_argument("--noise-tunnel", action="store_true",
                         help="each method inside NoiseTunnel, 4 smoothgrad samples")
@@ -44,9 +50,16 @@ def main() -> None:
         raise SystemExit(f"captum_idg came from {captum_idg.__file__}, not {args.checkout}")
     warnings.simplefilter("ignore")
     torch.manual_seed(0)
-    model = torchvision.models.resnet18().eval()
-    x = torch.randn(args.batch, 3, args.size, args.size)
-    target = model(x).argmax(dim=1)
+    if args.model == "dna-cnn":
+        from captum_idg.testing import DnaCNN
+
+        model = DnaCNN(channels=args.channels, length=args.length).float().eval()
+        x = torch.nn.functional.one_hot(torch.randint(0, 4, (args.batch, args.length)), 4)
+        x = x.transpose(1, 2).float()
+    else:
+        model = torchvision.models.resnet18().eval()
+        x = torch.randn(args.batch, 3, args.size, args.size)
+    target = model(x).argmax(dim=1)  # the DNA CNN has one output: 0
     n = args.steps
     methods = {
         "IG": (IntegratedGradients, dict(method="riemann_middle")),
@@ -74,7 +87,10 @@ def main() -> None:
     ratios = " ".join(f"{name}={statistics.median(t) / ig:.3f}"
                       for name, t in times.items() if name != "IG")
     where = " noise tunnel" if args.noise_tunnel else ""
-    print(f"{args.checkout}{where} batch {args.batch} steps {n} {ratios} IG={ig * 1e3:.0f}ms")
+    name = (f"{args.model} ({args.channels} channels, {args.length} bases)"
+            if args.model == "dna-cnn" else args.model)
+    print(f"{args.checkout}{where} {name} batch {args.batch} steps {n} {ratios} "
+          f"IG={ig * 1e3:.0f}ms")
 
 
 if __name__ == "__main__":
