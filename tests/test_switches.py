@@ -285,3 +285,28 @@ def test_an_example_refined_in_a_batch_is_refined_alone_and_its_batch_mates_too(
     reference = torch.stack([dense_path_reference(model, e, 0 * e, 0, 2**13)[1] for e in x])
     error = (together - reference).norm(dim=1) / reference.norm(dim=1)
     assert (error[2:] < 0.02).all(), error  # the refined ones (measured 0.011, 0.002)
+
+
+class TwoInputs(nn.Module):
+    """The MLP of the batch test on a pair of inputs, split 4 + 2."""
+
+    def __init__(self, model):
+        super().__init__()
+        self.model = model
+
+    def forward(self, a, b):
+        return self.model(torch.cat([a, b], dim=1))
+
+
+def test_refined_calls_split_into_passes_or_inputs_give_the_same_map():
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
+                          nn.Linear(16, 1), nn.ReLU()).double()
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)[:4]
+    explainer = IntegratedDecisionGradients(model)
+    whole = explainer.attribute(x, target=0, n_steps=60, rescale=False)
+    split = explainer.attribute(x, target=0, n_steps=60, rescale=False, internal_batch_size=7)
+    torch.testing.assert_close(split, whole)
+    pair = IntegratedDecisionGradients(TwoInputs(model)).attribute(
+        (x[:, :4], x[:, 4:]), target=0, n_steps=60, rescale=False)
+    torch.testing.assert_close(torch.cat(pair, dim=1), whole)
