@@ -9,7 +9,7 @@ from torch import nn
 from captum_idg import IntegratedDecisionGradients
 from captum_idg.attr._path import StraightLinePath, summed_gradients
 from captum_idg.attr._path_integral import Adaptive, ModelOnPath
-from captum_idg.attr._piecewise import SwitchCounter
+from captum_idg.attr._piecewise import MAX_UNITS, SwitchCounter
 from captum_idg.attr.schedules import (
     nearest_sample_weights,
     refined_gaps,
@@ -310,3 +310,15 @@ def test_refined_calls_split_into_passes_or_inputs_give_the_same_map():
     pair = IntegratedDecisionGradients(TwoInputs(model)).attribute(
         (x[:, :4], x[:, 4:]), target=0, n_steps=60, rescale=False)
     torch.testing.assert_close(torch.cat(pair, dim=1), whole)
+
+
+def test_a_layer_of_more_units_than_are_read_is_counted_at_a_stride_within_a_few_percent():
+    torch.manual_seed(0)
+    units = 3 * MAX_UNITS + 7  # read at a stride of 4
+    wide = nn.Sequential(nn.Linear(4, units), nn.ReLU(), nn.Linear(units, 1))
+    x = torch.randn(2, 4)
+    counts, exact = counted(wide, x, 9), by_hooks(wide, x, 9)
+    assert counts.sum() > 1000  # many units switch along these paths
+    torch.testing.assert_close(counts.sum(dim=0).double(), exact.sum(dim=0).double(), rtol=0.05,
+                               atol=0)
+    torch.testing.assert_close(counts.double(), exact.double(), rtol=0.2, atol=60)
