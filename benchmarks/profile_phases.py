@@ -21,6 +21,8 @@ from captum_idg import IntegratedDecisionGradients, adaptive_schedule, default_p
 from captum_idg.attr._intake import take_arguments
 from captum_idg.attr._path import StraightLinePath
 from captum_idg.attr._path_integral import Adaptive, DecisionWeight, ModelOnPath
+from captum_idg.attr._piecewise import SwitchCounter
+from captum_idg.attr.schedules import MIN_PROBE_STEPS
 
 
 def best_time(function: Callable[[], object], device: torch.device, repeats: int) -> float:
@@ -55,11 +57,12 @@ def main() -> None:
         target = model(x).argmax(dim=1)
     n, ibs = args.steps, args.internal_batch_size
     ig, idg = IntegratedGradients(model), IntegratedDecisionGradients(model)
-    path = StraightLinePath.of(take_arguments(model, x, None, target, None, ibs, n))
-    on_path = ModelOnPath(model, idg.gradient_func, path, multiply_by_inputs=True)
+    arguments = take_arguments(model, x, None, target, None, ibs, n)
+    on_path = ModelOnPath.of(idg, StraightLinePath(arguments.inputs, arguments.baselines),
+                             arguments)
     m, adaptive = default_probe_steps(n), Adaptive()
     known = adaptive.start(on_path, n)
-    schedule = adaptive.place(on_path, known, n)
+    first = known.grid[:min(m, MIN_PROBE_STEPS)]  # as many points as the first probe pass
 
     phases = {
         "Captum IG, whole call": lambda: ig.attribute(
@@ -69,8 +72,12 @@ def main() -> None:
         "IDG uniform, whole call": lambda: idg.attribute(
             x, target=target, n_steps=n, method="riemann_middle", internal_batch_size=ibs),
         f"  probe ({m} points and refinement, no grad)": lambda: adaptive.start(on_path, n),
+        f"    {len(first)} probe points, switches counted": lambda: on_path.logits(
+            first, SwitchCounter(args.batch)),
+        f"    {len(first)} probe points, not counted": lambda: on_path.logits(first),
         "  adaptive_schedule": lambda: adaptive_schedule(known.grid, known.logits, n),
-        "  gradient passes + weighted sum": lambda: on_path.sums(schedule, DecisionWeight()),
+        "  gradient passes + weighted sum": lambda: adaptive.integrate(
+            on_path, known, n, DecisionWeight()),
     }
     for function in phases.values():  # warm-up
         function()
@@ -79,7 +86,7 @@ def main() -> None:
           f"{device}, best of {args.repeats}")
     for name, function in phases.items():
         ms = best_time(function, device, args.repeats)
-        print(f"{name:40} {ms:9.2f} ms  {ms / ig_ms:6.3f} x IG")
+        print(f"{name:46} {ms:9.2f} ms  {ms / ig_ms:6.3f} x IG")
 
     activities = [ProfilerActivity.CPU] + ([ProfilerActivity.CUDA] if device.type == "cuda"
                                            else [])
