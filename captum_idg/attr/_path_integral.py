@@ -114,15 +114,20 @@ class PathSums:
         ``batch`` examples (without logits)."""
 
         def whole(pick: Callable[["PathSums"], Tensor]) -> Tensor:
-            first = pick(parts[0][1])
-            out = first.new_zeros(batch, *first.shape[1:])
-            for index, part in parts:
-                out[index] = pick(part)
-            return out
+            return joined_rows([(index, pick(part)) for index, part in parts], batch)
 
         count = len(parts[0][1].attributions)
         return PathSums(tuple(whole(lambda p, i=i: p.attributions[i]) for i in range(count)),
                         whole(lambda p: p.rate_integral), whole(lambda p: p.weighted_rate))
+
+
+def joined_rows(parts: List[Tuple[Tensor, Tensor]], batch: int) -> Tensor:
+    r"""``parts``, each ``(index, rows)``: the rows of the examples ``index``,
+    as one tensor of ``batch`` rows."""
+    out = parts[0][1].new_zeros(batch, *parts[0][1].shape[1:])
+    for index, rows in parts:
+        out[index] = rows
+    return out
 
 
 @dataclass
@@ -396,11 +401,11 @@ class ModelOnPath:
             if done == REFINE_ROUNDS or left == 0:
                 break
             new = left if done == REFINE_ROUNDS - 1 else max(1, left // 2)
-            order = torch.cat(points).argsort(dim=0)
+            ordered, order = torch.cat(points).sort(dim=0)
             flat = torch.cat(maps)
             flat = flat.gather(0, order[:, :, None].expand_as(flat))
             jumps = flat.diff(dim=0).pow(2).sum(dim=2)
-            alphas = refined_gaps(torch.cat(points).gather(0, order), jumps, new).to(alphas)
+            alphas = refined_gaps(ordered, jumps, new).to(alphas)
             left -= new
         alphas, order = torch.cat(points).sort(dim=0)  # in order along the path
 

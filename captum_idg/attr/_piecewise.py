@@ -81,9 +81,8 @@ class SwitchCounter(TorchFunctionMode):
     not read the same way in every pass; then there are no counts. Of a
     function with more than ``MAX_UNITS`` units a row it reads every
     ``k``-th unit, ``k`` the least stride that leaves at most that many, and
-    counts each switch it sees ``k`` times (the count of a large CNN layer is
-    an estimate; a 112 px ResNet-18's probe of 8 points took 7.5 ms more with
-    every unit read, 50 ms in all).
+    counts each switch it sees ``k`` times: an estimate, at a fraction of the
+    cost of reading a large CNN layer whole.
     """
 
     def __init__(self, batch: int) -> None:

@@ -28,6 +28,7 @@ from captum_idg.attr._path_integral import (
     Schedule,
     Spread,
     Weight,
+    joined_rows,
 )
 from captum_idg.attr._regions import NotPiecewiseLinear, Regions, region_edges, region_samples
 from captum_idg.attr.schedules import PAIRS, randomized_strata, variance_edges
@@ -271,15 +272,9 @@ def _merged(parts: List[Tuple[Tensor, _Part]], batch: int) -> _Part:
         return parts[0][1]
 
     def whole(pick: Callable[[_Part], Tensor]) -> Tensor:
-        first = pick(parts[0][1])
-        out = first.new_zeros(batch, *first.shape[1:])
-        for index, part in parts:
-            out[index] = pick(part)
-        return out
+        return joined_rows([(index, pick(part)) for index, part in parts], batch)
 
-    count = len(parts[0][1].sums.attributions)
-    sums = PathSums(tuple(whole(lambda p, i=i: p.sums.attributions[i]) for i in range(count)),
-                    whole(lambda p: p.sums.rate_integral), whole(lambda p: p.sums.weighted_rate))
+    sums = PathSums.joined([(index, part.sums) for index, part in parts], batch)
     ends = whole(lambda p: torch.stack(p.known.endpoints(), dim=1))  # (batch, 2)
     grid = torch.tensor([[0.0], [1.0]], dtype=parts[0][1].known.grid.dtype,
                         device=ends.device).expand(2, batch)
