@@ -7,9 +7,9 @@ samples go. Per case (one example, float64, path from 0) this measures the
 relative L2 error of raw IDG against a dense midpoint reference
 (``--points``) for:
 
-- ``adaptive``: the library's default (a probe of 16 forward passes, then 45
+- ``adaptive``: the library's default (a probe of 10 forward passes, then 45
   gradients; on these evenly moving logits, cells that follow the switches the
-  probe counted: ``schedules.switch_cells``); ``gl50``/``mid50``: Gauss-Legendre
+  probe counted, refined where the integrand jumped); ``gl50``/``mid50``: Gauss-Legendre
   and the midpoint rule with 50 gradients, and ``gl45``/``mid45``/``mid49`` with
   fewer (what a probe's cost leaves), to show how much a family's median moves
   with a few samples;
@@ -38,11 +38,14 @@ same for IG (``adaptive`` is :class:`AdaptiveIntegratedGradients`).
 """
 
 import argparse
+import json
 import math
+from pathlib import Path
 from typing import Callable, Dict, List, Tuple
 
 import numpy as np
 import torch
+from tolerance_honesty import BOOTSTRAP_LEVEL, ratio_to_better  # benchmarks/ is on sys.path
 from torch import Tensor, nn
 from torchvision.models import resnet18
 
@@ -215,6 +218,8 @@ def main() -> None:
     parser.add_argument("--cases", type=int, default=12, help="cases per suite and seed")
     parser.add_argument("--points", type=int, default=16384,
                         help="midpoint samples of the dense reference")
+    parser.add_argument("--rows", type=Path, default=None,
+                        help="also write every case's errors to this JSON-lines file")
     parser.add_argument("--ig", action="store_true",
                         help="IG's integrand and adaptive IG instead of raw IDG")
     args = parser.parse_args()
@@ -226,15 +231,22 @@ def main() -> None:
         for suite in args.suites.split(","):
             for case in SUITES[suite](seed, args.cases):
                 rows.setdefault(case.kind, []).append(errors(case, args.points))
+                if args.rows is not None:
+                    with args.rows.open("a") as out:
+                        out.write(json.dumps(dict(seed=seed, kind=case.kind,
+                                                  **rows[case.kind][-1])) + "\n")
     names = list(next(iter(rows.values()))[0])
     print(f"{INTEGRAND.upper()}, seeds {args.seeds}, suites {args.suites}: median error / the "
           "better of gl50 and mid50")
-    print(f"{'family':13}" + "".join(f"{n:>12}" for n in names) + f"{'better':>9}{'n':>4}")
+    print(f"{'family':13}" + "".join(f"{n:>12}" for n in names) + f"{'better':>9}{'n':>4}"
+          + f"  adaptive's {BOOTSTRAP_LEVEL:.0%} bootstrap interval")
     for kind, runs in rows.items():
         medians = {n: float(np.median([r[n] for r in runs])) for n in names}
         better = min(medians["gl50"], medians["mid50"])
+        _, low, high = ratio_to_better(np.array(
+            [[r["adaptive"], r["gl50"], r["mid50"]] for r in runs]))
         print(f"{kind:13}" + "".join(f"{medians[n] / better:12.2f}" for n in names)
-              + f"{better:9.1e}{len(runs):4d}")
+              + f"{better:9.1e}{len(runs):4d}  {low:.2f}-{high:.2f}")
 
 
 if __name__ == "__main__":

@@ -169,13 +169,13 @@ def report(rows: List[Dict]) -> str:
     for kind in kinds:
         errors = np.array([[r["error"] for r in rows if r["kind"] == kind
                             and r["run"] == f"{m} 50"] for m in FIXED]).T  # (cases, rules)
-        ratio, low, high = _ratio_to_better(errors)
+        ratio, low, high = ratio_to_better(errors)
         lines.append(f"{kind:14} " + " ".join(f"{m:14.2e}" for m in np.median(errors, axis=0))
                      + f" {ratio:6.2f} {low:6.2f}-{high:<6.2f}")
     return "\n".join(lines)
 
 
-def _ratio_to_better(errors: np.ndarray, draws: int = 2000) -> Tuple[float, float, float]:
+def ratio_to_better(errors: np.ndarray, draws: int = 2000) -> Tuple[float, float, float]:
     r"""The median error of the first rule (column) over the smaller median of the
     others, and its ``BOOTSTRAP_LEVEL`` interval: the cases (rows) resampled with
     replacement, every rule's errors on a case kept together."""
