@@ -2,8 +2,8 @@
 
 For every case and method, the relative error ``||A - A_ref|| / ||A_ref||`` of
 the attributions (IG's or IDG's) against a dense reference, and the cost in
-gradient evaluations with the probe's forward passes counted as a third of one
-each (a forward without grad costs about a third of a forward and backward).
+gradient evaluations with the probe's forward passes counted as
+``schedules.PROBE_COST`` (half) of one each, as adaptive sampling charges them.
 
 - ``--suite``: float64 models of ``captum_idg.testing.saturating_suite`` (logistic
   gates anywhere on the path, two-gate staircases, softplus MLPs, tanh nets),
@@ -39,6 +39,7 @@ from torch import Tensor, nn  # noqa: E402
 from tqdm import tqdm  # noqa: E402
 
 from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients  # noqa: E402
+from captum_idg.attr.schedules import PROBE_COST  # noqa: E402
 from captum_idg.testing import (  # noqa: E402
     FRESH_KINDS,
     KINDS,
@@ -49,7 +50,6 @@ from captum_idg.testing import (  # noqa: E402
 
 STEPS = (8, 16, 32, 64)
 TOLERANCES = (1e-2, 1e-3, 1e-4)
-FORWARD_COST = 1 / 3  # of a gradient evaluation
 METHODS = {  # name: (integrand, explainer class, attribute keywords)
     "IG midpoint": ("IG", IntegratedGradients, dict(method="riemann_middle")),
     "IG Gauss-Legendre": ("IG", IntegratedGradients, dict(method="gausslegendre")),
@@ -113,7 +113,7 @@ def measure(counting: Counting, x: Tensor, target: int, references: Dict[str, Te
         cosine = float(torch.nn.functional.cosine_similarity(
             attribution.flatten().double(), reference.flatten().double(), dim=0))
         yield dict(label=label, integrand=integrand, n_steps=n, error=error, cosine=cosine,
-                   cost=counting.grad_rows + FORWARD_COST * counting.probe_rows,
+                   cost=counting.grad_rows + PROBE_COST * counting.probe_rows,
                    evaluations=counting.grad_rows, probe=counting.probe_rows, seconds=seconds)
 
 
@@ -227,8 +227,8 @@ def report(rows: List[Dict], suite: str) -> str:
             time_ratio = cost * seconds[label] / (gauss * seconds[GAUSS[integrand]])
             lines.append(f"{label:20} {('~' if extrapolated else '') + f'{cost:.0f}':>18} "
                          f"{cost / uniform:11.2f} {cost / gauss:12.2f} {time_ratio:17.2f}")
-    lines.append("cost: gradient evaluations + probe forward passes / 3 (mean); <=1.05 "
-                 "uniform: share of cases within 5% of the midpoint rule's error or better; "
+    lines.append(f"cost: gradient evaluations + probe forward passes x {PROBE_COST:g} (mean); "
+                 "<=1.05 uniform: share of cases within 5% of the midpoint rule's error or better; "
                  f"<=GL*: the same against Gauss-Legendre, errors below {FLOOR:g} counting "
                  "as equal; cost to reach: '~' where extrapolated from the last two step "
                  "counts; Captum IG is Gauss-Legendre; time from the seconds per evaluation "
@@ -280,7 +280,7 @@ def plot(rows: List[Dict], suite: str, path: Path) -> None:
                           "--", color=line.get_color(), alpha=0.7)
         axis.set_xscale("log", base=2)
         axis.set_yscale("log")
-        axis.set_xlabel("gradient evaluations (probe included at 1/3 each)")
+        axis.set_xlabel(f"gradient evaluations (probe included at {PROBE_COST:g} each)")
         axis.set_title(f"{integrand}: relative error, median (solid) and 90th percentile "
                        "(dashed)", fontsize=10)
         axis.grid(alpha=0.3, which="both")

@@ -327,11 +327,10 @@ def check_finite(
     examples and the ``positions`` ``(k, batch)`` (e.g. the points of the
     path) where.
     """
-    bad = ~torch.isfinite(values.flatten(2) if values.dim() > 2 else values)
-    if bad.dim() > 2:
-        bad = bad.any(dim=2)
-    if not bad.any():
+    finite = torch.isfinite(values)
+    if finite.all():
         return
+    bad = ~(finite.flatten(2).all(dim=2) if values.dim() > 2 else finite)
     steps, examples = bad.nonzero(as_tuple=True)
     found = sorted({(int(e), round(float(positions[s, e]), 4)) for s, e in zip(steps, examples)})
     shown = ", ".join(f"example {e} at {position} {p}" for e, p in found[:5])

@@ -273,7 +273,8 @@ def test_an_example_refined_in_a_batch_is_refined_alone_and_its_batch_mates_too(
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
                           nn.Linear(16, 1), nn.ReLU()).double()
-    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)[:4]
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64)[[0, 6, 2, 7]]
     sampler = Adaptive()
     sampler.start(on_path(model, x), 60)
     assert sampler._refined.tolist() == [False, False, True, True]
@@ -284,7 +285,7 @@ def test_an_example_refined_in_a_batch_is_refined_alone_and_its_batch_mates_too(
     torch.testing.assert_close(together, alone)
     reference = torch.stack([dense_path_reference(model, e, 0 * e, 0, 2**13)[1] for e in x])
     error = (together - reference).norm(dim=1) / reference.norm(dim=1)
-    assert (error[2:] < 0.02).all(), error  # the refined ones (measured 0.011, 0.002)
+    assert (error[2:] < 0.02).all(), error  # the refined ones (measured 0.012, 0.0001)
 
 
 class TwoInputs(nn.Module):
@@ -302,7 +303,8 @@ def test_refined_calls_split_into_passes_or_inputs_give_the_same_map():
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
                           nn.Linear(16, 1), nn.ReLU()).double()
-    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0), dtype=torch.float64)[:4]
+    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0),
+                    dtype=torch.float64)[[0, 6, 2, 7]]
     explainer = IntegratedDecisionGradients(model)
     whole = explainer.attribute(x, target=0, n_steps=60, rescale=False)
     split = explainer.attribute(x, target=0, n_steps=60, rescale=False, internal_batch_size=7)

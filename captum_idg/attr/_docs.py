@@ -53,8 +53,8 @@ ARGUMENTS = dict(
                         (forward and backward) per example, at least 2: a
                         fixed rule takes ``n_steps`` of them; ``"adaptive"``
                         takes ``n_steps`` less its probe's cost, a probe point
-                        counting a third (13 gradients and 8 probe points at
-                        16 steps, 45 and 16 at 50), so it costs about what
+                        counting half (13 gradients and 6 probe points at
+                        16 steps, 45 and 10 at 50), so it costs what
                         Captum IG costs at the same ``n_steps``. Default: 50""",
     internal_batch_size="""internal_batch_size (int, optional): Most rows (path points) per
                         forward pass, for the probe and the gradient passes

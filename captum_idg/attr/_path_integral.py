@@ -686,7 +686,7 @@ class AuthorsSchedule(Sampler):
 def _first_pass(probed: int) -> Tensor:
     r"""Which of ``probed`` evenly spaced probe points ``(probed,)`` the first
     pass holds: every ``k``-th and the last, ``k`` the largest stride that
-    leaves at least ``MIN_PROBE_STEPS`` (all of them up to 14)."""
+    leaves at least ``MIN_PROBE_STEPS`` (all of them up to 10)."""
     first = torch.zeros(probed, dtype=torch.bool)
     first[::max(1, (probed - 1) // (MIN_PROBE_STEPS - 1))] = True
     first[-1] = True

@@ -7,7 +7,7 @@ whose spread estimates the map's error (:class:`Tolerance`).
 """
 
 import math
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 from typing import Callable, List, Optional, Tuple
 
 import torch
@@ -34,6 +34,7 @@ from captum_idg.attr._regions import NotPiecewiseLinear, Regions, region_edges, 
 from captum_idg.attr.schedules import PAIRS, randomized_strata, variance_edges
 
 FIRST_ROUND = 16  # gradient evaluations of the first round of tolerance mode (4 strata)
+PROBE = 8  # adaptive sampling's probe points for the strata, where none are given
 COVERAGE = 2.0  # the estimate is COVERAGE standard errors (see Tolerance)
 ORDERS = (1.0, 3.0)  # the orders of convergence a round size is planned for
 MARGIN = 1.25  # a planned round is this much larger than the order predicts
@@ -60,9 +61,10 @@ class Tolerance:
     within ``n_steps``; each round is one batched pass over the examples
     still refining. The sampler places the strata (equal ones for a fixed
     rule; for adaptive sampling, strata of equal mass under its density,
-    read off the probe and the logits of all earlier samples), and from the
-    second round on half the mass goes where the last round's error came
-    from (:func:`~captum_idg.attr.schedules.variance_edges`). Each
+    read off a probe of ``PROBE`` points where none are given and the logits
+    of all earlier samples), and from the second round on half the mass goes
+    where the last round's error came from
+    (:func:`~captum_idg.attr.schedules.variance_edges`). Each
     antithetic pair of a stratum is an unbiased estimate of the stratum's
     integral, so the spread of the two pairs gives an unbiased estimate of
     the round's squared error (:class:`Spread`), however rough the
@@ -113,6 +115,8 @@ class Tolerance:
 
     def _rounds(self, model: ModelOnPath, sampler: Sampler, weight: Weight) -> "_Part":
         r"""The randomized rounds, on every example of ``model``."""
+        if isinstance(sampler, Adaptive) and sampler.n_probe_steps is None:
+            sampler = replace(sampler, n_probe_steps=PROBE)
         known = sampler.start(model, FIRST_ROUND).with_endpoints(model)
         start, stop = known.endpoints()
         change = stop - start

@@ -28,6 +28,7 @@ network it is piecewise constant instead, and where its logit moves evenly
 float64 references (docs/integrator.md).
 """
 
+import math
 from functools import lru_cache
 from typing import Optional, Tuple
 
@@ -50,9 +51,9 @@ REFINE_ROUNDS = 4  # ... rounds that subdivide the gaps where the integrand jump
 REFINE_MIN_STEPS = 32  # ... where at least this many gradients are placed
 REFINE_MAX_SWITCHES = 100  # ... and the probe saw at most this many switches per gradient
 MAX_SINGLE_PANEL = 128  # beyond this, equal panels instead (the nodes cost O(n^3) to find)
-MIN_PROBE_STEPS = 8
-PROBE_DIVISOR = 3  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
-PROBE_COST = 1 / 3  # a forward pass without grad, in forward and backward passes
+MIN_PROBE_STEPS = 6
+PROBE_DIVISOR = 5  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
+PROBE_COST = 1 / 2  # a forward pass without grad, in forward and backward passes (measured)
 REFINE_POINTS = 3  # probe points added inside an interval that is refined
 MAX_REFINED = 4  # intervals refined per example and round
 PROBE_ROUNDS = 3  # rounds of refinement_points before adaptive panels are placed
@@ -62,8 +63,8 @@ PAIRS = 2  # antithetic pairs per stratum of a randomized rule (see randomized_s
 
 def default_probe_steps(n_steps: int) -> int:
     r"""
-    Probe points of adaptive sampling when none are given: ``n_steps // 3``,
-    at least 8 and at most ``n_steps``. Their cost is taken out of the
+    Probe points of adaptive sampling when none are given: ``n_steps // 5``,
+    at least 6 and at most ``n_steps``. Their cost is taken out of the
     gradient evaluations (see :func:`gradient_steps`).
     """
     return min(n_steps, max(MIN_PROBE_STEPS, n_steps // PROBE_DIVISOR))
@@ -73,13 +74,14 @@ def gradient_steps(n_steps: int, probe_steps: int) -> int:
     r"""
     The gradient evaluations adaptive sampling places when its probe had
     ``probe_steps`` points: ``n_steps`` less the probe's cost
-    (``round(probe_steps * PROBE_COST)``, a forward pass without grad costing
-    about a third of a forward and backward), at least 1. So a call costs
-    about what Captum IG's does at the same ``n_steps`` (the refinement
-    rounds' few points aside): 13 gradients and 8 probe points at 16 steps,
-    45 and 16 at 50 (47 and 9 where the second probe pass is skipped).
+    (``ceil(probe_steps * PROBE_COST)``, a forward pass without grad costing
+    about half a forward and backward: the backward pass of an input
+    gradient costs about one forward), at least 1. So a call costs what
+    Captum IG's does at the same ``n_steps`` (the refinement rounds' few
+    points aside): 13 gradients and 6 probe points at 16 steps, 45 and 10
+    at 50.
     """
-    return max(1, n_steps - round(probe_steps * PROBE_COST))
+    return max(1, n_steps - math.ceil(probe_steps * PROBE_COST))
 
 
 def default_nodes_per_panel(n_steps: int) -> int:
