@@ -267,14 +267,20 @@ def test_refinement_closes_in_on_a_jump_the_fixed_rules_straddle():
     assert error["adaptive"] < min(error["riemann_middle"], error["gausslegendre"]) / 100
 
 
-def test_an_example_refined_in_a_batch_is_refined_alone_and_its_batch_mates_too():
-    # a ReLU MLP on four examples, two of whose logits move evenly (refined) and two
-    # not (Gauss-Legendre panels on the whole probe): each as it is alone
+def mixed_batch():
+    """A ReLU MLP and four examples, the first two not refined at 60 steps, the last two refined."""
     torch.manual_seed(0)
     model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
                           nn.Linear(16, 1), nn.ReLU()).double()
     x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0),
                     dtype=torch.float64)[[0, 6, 2, 7]]
+    return model, x
+
+
+def test_an_example_refined_in_a_batch_is_refined_alone_and_its_batch_mates_too():
+    # a ReLU MLP on four examples, two of whose logits move evenly (refined) and two
+    # not (Gauss-Legendre panels on the whole probe): each as it is alone
+    model, x = mixed_batch()
     sampler = Adaptive()
     sampler.start(on_path(model, x), 60)
     assert sampler._refined.tolist() == [False, False, True, True]
@@ -300,11 +306,7 @@ class TwoInputs(nn.Module):
 
 
 def test_refined_calls_split_into_passes_or_inputs_give_the_same_map():
-    torch.manual_seed(0)
-    model = nn.Sequential(nn.Linear(6, 16), nn.ReLU(), nn.Linear(16, 16), nn.ReLU(),
-                          nn.Linear(16, 1), nn.ReLU()).double()
-    x = torch.randn(8, 6, generator=torch.Generator().manual_seed(0),
-                    dtype=torch.float64)[[0, 6, 2, 7]]
+    model, x = mixed_batch()
     explainer = IntegratedDecisionGradients(model)
     whole = explainer.attribute(x, target=0, n_steps=60, rescale=False)
     split = explainer.attribute(x, target=0, n_steps=60, rescale=False, internal_batch_size=7)
