@@ -318,8 +318,9 @@ def test_refined_calls_split_into_passes_or_inputs_give_the_same_map():
 
 def test_a_layer_of_more_units_than_are_read_is_counted_at_a_stride_within_a_few_percent():
     torch.manual_seed(0)
-    units = 3 * MAX_UNITS + 7  # read at a stride of 4
-    wide = nn.Sequential(nn.Linear(4, units), nn.ReLU(), nn.Linear(units, 1))
+    units = 3 * MAX_UNITS + 7  # read at a stride of 4, the next layer's 64 units whole
+    wide = nn.Sequential(nn.Linear(4, units), nn.ReLU(), nn.Linear(units, 64), nn.ReLU(),
+                         nn.Linear(64, 1))
     x = torch.randn(2, 4)
     counts, exact = counted(wide, x, 9), by_hooks(wide, x, 9)
     assert counts.sum() > 1000  # many units switch along these paths

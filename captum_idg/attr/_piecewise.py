@@ -33,6 +33,7 @@ SMOOTH = {"gelu", "silu", "softplus", "sigmoid", "tanh", "elu", "selu", "celu", 
           "erf", "sin", "cos", "scaled_dot_product_attention", "hardswish", "hardsigmoid",
           "pow", "sqrt", "rsqrt", "reciprocal", "norm"}
 MAX_UNITS = 2**14  # units a SwitchCounter reads per row and call (more: evenly strided)
+_KINDS: Dict[Callable, str] = {}  # function_kind of the functions seen, by function
 
 
 class NotPiecewiseLinear(ValueError):
@@ -90,8 +91,9 @@ class SwitchCounter(TorchFunctionMode):
         self.batch = batch
         self.piecewise = True
         self._call, self._rows = 0, 0
-        self._last: Dict[int, Tensor] = {}  # per call: the states at the last point seen
-        self._switches: Dict[int, List[Tensor]] = {}  # per call: (steps - 1, batch) counts
+        # per call: the stride of the units read and their switch states in each pass,
+        # (rows, units), kept to the end (at most MAX_UNITS bytes a row and call)
+        self._states: Dict[int, Tuple[int, List[Tensor]]] = {}
 
     def next_pass(self, steps: int) -> "SwitchCounter":
         self._call, self._rows = 0, steps * self.batch
@@ -100,7 +102,7 @@ class SwitchCounter(TorchFunctionMode):
     def __torch_function__(self, func: Callable, types: Any, args: tuple = (),
                            kwargs: Optional[dict] = None) -> Any:
         kwargs = kwargs or {}
-        kind = function_kind(func)
+        kind = _KINDS.get(func) or _KINDS.setdefault(func, function_kind(func))
         if kind in SMOOTH:
             self.piecewise = False
         elif self.piecewise and kind in POOLS:
@@ -137,26 +139,27 @@ class SwitchCounter(TorchFunctionMode):
         return t[:, ::stride], stride
 
     def _read(self, state: Tensor, stride: int) -> None:
-        r"""Reads ``state`` ``(rows, units, ...)``, the switch states of the
-        units read, each standing for ``stride`` units."""
-        state = state.reshape(-1, self.batch, state[0].numel())  # (steps, batch, units)
-        last = self._last.get(self._call)
-        if last is not None:
-            if last.shape != state.shape[1:]:
-                self.piecewise = False
-                return
-            state = torch.cat([last[None], state])
-        self._last[self._call] = state[-1]
-        self._switches.setdefault(self._call, []).append(
-            (state[1:] != state[:-1]).sum(dim=2, dtype=torch.int32) * stride)
+        r"""Keeps ``state`` ``(rows, units, ...)``, the switch states of the
+        units read, each standing for ``stride`` units, for :meth:`counts`."""
+        _, states = self._states.setdefault(self._call, (stride, []))
+        state = state.reshape(len(state), -1)
+        if states and states[0].shape[1] != state.shape[1]:
+            self.piecewise = False  # not read the same way in every pass
+        states.append(state)
         self._call += 1
 
     def counts(self) -> Optional[Tensor]:
         r"""The switches between neighbouring points ``(steps - 1, batch)``, or
         None where nothing was counted or the network is not piecewise linear."""
-        if not self.piecewise or not self._switches:
+        if not self.piecewise or not self._states:
             return None
-        per_call = [torch.cat(parts) for parts in self._switches.values()]
-        if len({len(c) for c in per_call}) != 1:  # not read the same way in every pass
-            return None
-        return torch.stack(per_call).sum(dim=0)
+        if len({sum(map(len, states)) for _, states in self._states.values()}) != 1:
+            return None  # not read the same way in every pass
+        by_stride: Dict[int, List[Tensor]] = {}  # the calls' states, all passes, by stride
+        for stride, states in self._states.values():
+            by_stride.setdefault(stride, []).append(torch.cat(states))
+        counts = []
+        for stride, states in by_stride.items():
+            state = torch.cat(states, dim=1).view(-1, self.batch, sum(s.shape[1] for s in states))
+            counts.append(stride * (state[1:] != state[:-1]).sum(dim=2))
+        return torch.stack(counts).sum(dim=0)
