@@ -7,7 +7,7 @@ samples go. Per case (one example, float64, path from 0) this measures the
 relative L2 error of raw IDG against a dense midpoint reference
 (``--points``) for:
 
-- ``adaptive``: the library's default (a probe of 10 forward passes, then 45
+- ``adaptive``: the library's default (a probe of 6 forward passes, then 47
   gradients; on these evenly moving logits, cells that follow the switches the
   probe counted, refined where the integrand jumped); ``gl50``/``mid50``: Gauss-Legendre
   and the midpoint rule with 50 gradients, and ``gl45``/``mid45``/``mid49`` with
@@ -27,27 +27,30 @@ relative L2 error of raw IDG against a dense midpoint reference
   not a rule one can afford.
 
 Suites: ``captum_idg.testing.piecewise_linear_suite`` and
-``held_out_piecewise_suite``, ``unseen`` (:func:`unseen_suite`): two families
-defined here that no choice saw, and ``fresh-relu``: the deep ReLU MLPs of
+``held_out_piecewise_suite``, ``unseen`` (:func:`unseen_suite`, two families
+no choice saw until the probe's size of 2026-12-07 was chosen on seeds 5-7 of
+it) and ``fresh-cnn`` (:func:`fresh_cnn_suite`, two more that no choice saw),
+and ``fresh-relu``: the deep ReLU MLPs of
 ``fresh_suite``. The table gives each rule's median error over the family's
 cases divided by the better median of ``gl50`` and ``mid50``. ``--ig``: the
 same for IG (``adaptive`` is :class:`AdaptiveIntegratedGradients`).
 
     python benchmarks/piecewise_rules.py --seeds 8,9 --cases 12
     python benchmarks/piecewise_rules.py --seeds 0 --suites unseen --cases 8 --points 4096
+    python benchmarks/piecewise_rules.py --seeds 0 --suites fresh-cnn --points 4096 --probes 10
 """
 
 import argparse
 import json
 import math
 from pathlib import Path
-from typing import Callable, Dict, List, Tuple
+from typing import Callable, Dict, List, Optional, Tuple
 
 import numpy as np
 import torch
 from tolerance_honesty import BOOTSTRAP_LEVEL, ratio_to_better  # benchmarks/ is on sys.path
 from torch import Tensor, nn
-from torchvision.models import resnet18
+from torchvision.models import alexnet, resnet18, squeezenet1_1
 
 from captum_idg import AdaptiveIntegratedGradients, IntegratedDecisionGradients
 from captum_idg.attr.schedules import riemann_schedule
@@ -98,8 +101,34 @@ def unseen_suite(seed: int, n_cases: int) -> List[PathCase]:
     return cases
 
 
+def fresh_cnn_suite(seed: int, n_cases: int) -> List[PathCase]:
+    r"""Two more families no default was chosen on, in turn: torchvision's AlexNet
+    (its own random initialisation) and SqueezeNet 1.1 (biases drawn from N(0,
+    0.05), which it initialises to 0: a network without biases is linear along a
+    path from 0), 10 classes, on a 64 x 64 image, the class of the largest logit
+    (SqueezeNet's logits pass a ReLU, and are 0 for most classes); float64."""
+    cases = []
+    for i in range(n_cases):
+        g = torch.Generator().manual_seed(8_000_000 + seed * 100_000 + i)
+        torch.manual_seed(8_000_000 + seed * 100_000 + i)
+        if i % 2 == 0:
+            model: nn.Module = alexnet(num_classes=10)
+            kind = "alexnet"
+        else:
+            model, kind = squeezenet1_1(num_classes=10), "squeezenet"
+            for module in model.modules():
+                if isinstance(module, nn.Conv2d):
+                    nn.init.normal_(module.bias, 0, 0.05)
+        x = torch.randn(3, 64, 64, generator=g, dtype=torch.float64)
+        model = model.double().eval()
+        with torch.no_grad():
+            target = int(model(x[None]).argmax())
+        cases.append(PathCase(kind, model, x, target))
+    return cases
+
+
 SUITES = {"piecewise": piecewise_linear_suite, "heldout": held_out_piecewise_suite,
-          "unseen": unseen_suite,
+          "unseen": unseen_suite, "fresh-cnn": fresh_cnn_suite,
           "fresh-relu": lambda seed, n: [c for c in fresh_suite(seed, n) if c.kind == "relu"]}
 Rule = Tuple[Tensor, Tensor]  # (alphas, weights), float64
 
@@ -187,7 +216,7 @@ def trisected(case: PathCase, first: int, rounds: int, total: int) -> Tensor:
     return (values * width[:, None]).sum(dim=0)
 
 
-def errors(case: PathCase, points: int) -> Dict[str, float]:
+def errors(case: PathCase, points: int, probes: Tuple[int, ...] = ()) -> Dict[str, float]:
     reference = dense_path_reference(case.model, case.x, torch.zeros_like(case.x), case.target,
                                      points, 1024)[INTEGRAND == "idg"].flatten()
     scale = float(reference.norm())
@@ -201,11 +230,15 @@ def errors(case: PathCase, points: int) -> Dict[str, float]:
 
     gauss: Callable[[int], Rule] = lambda n: tuple(  # type: ignore[assignment]  # noqa: E731
         t[:, 0] for t in riemann_schedule("gausslegendre", n, 1))
-    adaptive = (AdaptiveIntegratedGradients(case.model).attribute(
-        case.x[None], target=case.target, n_steps=50) if INTEGRAND == "ig" else
-        IntegratedDecisionGradients(case.model).attribute(
-            case.x[None], target=case.target, n_steps=50, rescale=False))[0]
-    return dict(adaptive=error(adaptive), gl50=by(gauss(50)), mid50=by(cells(uniform(50))),
+    def adaptive(n_probe_steps: Optional[int] = None) -> float:
+        explainer = (AdaptiveIntegratedGradients if INTEGRAND == "ig"
+                     else IntegratedDecisionGradients)(case.model)
+        raw = {} if INTEGRAND == "ig" else dict(rescale=False)
+        return error(explainer.attribute(case.x[None], target=case.target, n_steps=50,
+                                         n_probe_steps=n_probe_steps, **raw)[0])
+
+    return dict(adaptive=adaptive(), **{f"probe{k}": adaptive(k) for k in probes},
+                gl50=by(gauss(50)), mid50=by(cells(uniform(50))),
                 gl45=by(gauss(45)), mid45=by(cells(uniform(45))), mid49=by(cells(uniform(49))),
                 blend49=by(cells(blended(49, 0.25))), curvature45=by(curvature(case, 45)),
                 trisect49=error(trisected(case, 25, 2, 49)), oracle49=by(oracle(case, 49)))
@@ -222,7 +255,11 @@ def main() -> None:
                         help="also write every case's errors to this JSON-lines file")
     parser.add_argument("--ig", action="store_true",
                         help="IG's integrand and adaptive IG instead of raw IDG")
+    parser.add_argument("--probes", default="",
+                        help="also adaptive with these n_probe_steps (comma-separated): "
+                             "column probeK")
     args = parser.parse_args()
+    probes = tuple(int(k) for k in args.probes.split(",") if k)
     global INTEGRAND
     INTEGRAND = "ig" if args.ig else "idg"
     torch.manual_seed(0)
@@ -230,7 +267,7 @@ def main() -> None:
     for seed in map(int, args.seeds.split(",")):
         for suite in args.suites.split(","):
             for case in SUITES[suite](seed, args.cases):
-                rows.setdefault(case.kind, []).append(errors(case, args.points))
+                rows.setdefault(case.kind, []).append(errors(case, args.points, probes))
                 if args.rows is not None:
                     with args.rows.open("a") as out:
                         out.write(json.dumps(dict(seed=seed, kind=case.kind,

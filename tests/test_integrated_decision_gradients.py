@@ -153,15 +153,15 @@ def test_internal_batch_size_bounds_each_forward_pass():
     IntegratedDecisionGradients(model).attribute(
         x, target=target, n_steps=40, internal_batch_size=12
     )
-    # gradients: 36 steps (40 less the probe's cost, 8 / 2) x 4 examples in
-    # chunks of 3 steps; the probe: the default 8 points, then refinement
-    # rounds, in chunks of at most 3 steps
-    assert sizes[True] == [12] * 12
-    assert sizes[False][:3] == [12, 12, 8] and max(sizes[False]) == 12
+    # gradients: 37 steps (40 less the probe's cost, 6 / 2) x 4 examples in
+    # chunks of 3 steps, the last of 1; the probe: the default 6 points, then
+    # refinement rounds, in chunks of at most 3 steps
+    assert sizes[True] == [12] * 12 + [4]
+    assert sizes[False][:2] == [12, 12] and max(sizes[False]) == 12
 
 
-@pytest.mark.parametrize("n_steps, probe_steps", [(2, 2), (5, 5), (16, 6), (50, 10), (128, 25)])
-def test_default_probe_is_a_fifth_of_n_steps_but_at_least_6(n_steps, probe_steps):
+@pytest.mark.parametrize("n_steps, probe_steps", [(2, 2), (5, 5), (16, 6), (50, 6), (128, 16)])
+def test_default_probe_is_an_eighth_of_n_steps_but_at_least_6(n_steps, probe_steps):
     model = LinearNet(seed=1)  # the logit moves evenly: no refinement round
     x = torch.randn(2, 6, dtype=torch.float64)
     sizes = []

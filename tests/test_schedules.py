@@ -171,11 +171,11 @@ def test_the_documented_probe_default_is_what_the_model_sees():
     from captum_idg import IntegratedDecisionGradients
 
     text = " ".join(IntegratedDecisionGradients.attribute.__doc__.split())
-    assert "``n_steps // 5``, at least 6 and at most n_steps" in text
+    assert "``n_steps // 8``, at least 6 and at most n_steps" in text
     assert "up to 3 more rounds" in text
     model = torch.nn.Linear(4, 2).double()  # a straight logit: no round of refinement
     x = torch.randn(1, 4, dtype=torch.float64)
-    for n_steps, probe in [(2, 2), (8, 6), (16, 6), (50, 10), (64, 12), (300, 60)]:
+    for n_steps, probe in [(2, 2), (8, 6), (16, 6), (50, 6), (64, 8), (300, 37)]:
         rows = []
         hook = model.register_forward_hook(
             lambda m, i, o, rows=rows: None if torch.is_grad_enabled() else rows.append(len(i[0])))

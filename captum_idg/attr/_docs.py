@@ -54,7 +54,7 @@ ARGUMENTS = dict(
                         fixed rule takes ``n_steps`` of them; ``"adaptive"``
                         takes ``n_steps`` less its probe's cost, a probe point
                         counting half (13 gradients and 6 probe points at
-                        16 steps, 45 and 10 at 50), so it costs what
+                        16 steps, 47 and 6 at 50), so it costs what
                         Captum IG costs at the same ``n_steps``. Default: 50""",
     internal_batch_size="""internal_batch_size (int, optional): Most rows (path points) per
                         forward pass, for the probe and the gradient passes

@@ -52,7 +52,7 @@ REFINE_MIN_STEPS = 32  # ... where at least this many gradients are placed
 REFINE_MAX_SWITCHES = 100  # ... and the probe saw at most this many switches per gradient
 MAX_SINGLE_PANEL = 128  # beyond this, equal panels instead (the nodes cost O(n^3) to find)
 MIN_PROBE_STEPS = 6
-PROBE_DIVISOR = 5  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
+PROBE_DIVISOR = 8  # default probe: n_steps // PROBE_DIVISOR points, at least MIN_PROBE_STEPS
 PROBE_COST = 1 / 2  # a forward pass without grad, in forward and backward passes (measured)
 REFINE_POINTS = 3  # probe points added inside an interval that is refined
 MAX_REFINED = 4  # intervals refined per example and round
@@ -63,7 +63,7 @@ PAIRS = 2  # antithetic pairs per stratum of a randomized rule (see randomized_s
 
 def default_probe_steps(n_steps: int) -> int:
     r"""
-    Probe points of adaptive sampling when none are given: ``n_steps // 5``,
+    Probe points of adaptive sampling when none are given: ``n_steps // 8``,
     at least 6 and at most ``n_steps``. Their cost is taken out of the
     gradient evaluations (see :func:`gradient_steps`).
     """
@@ -78,7 +78,7 @@ def gradient_steps(n_steps: int, probe_steps: int) -> int:
     about half a forward and backward: the backward pass of an input
     gradient costs about one forward), at least 1. So a call costs what
     Captum IG's does at the same ``n_steps`` (the refinement rounds' few
-    points aside): 13 gradients and 6 probe points at 16 steps, 45 and 10
+    points aside): 13 gradients and 6 probe points at 16 steps, 47 and 6
     at 50.
     """
     return max(1, n_steps - math.ceil(probe_steps * PROBE_COST))
