@@ -78,14 +78,20 @@ class TemporalCNN(nn.Module):
         return self.net(z)
 
 
+def seeded(base: int, seed: int, case: int) -> torch.Generator:
+    r"""The generator of a suite's case (its input), torch's global seed set the
+    same way (its weights)."""
+    torch.manual_seed(base + seed * 100_000 + case)
+    return torch.Generator().manual_seed(base + seed * 100_000 + case)
+
+
 def unseen_suite(seed: int, n_cases: int) -> List[PathCase]:
     r"""Families no default was chosen on, in turn: torchvision's ResNet-18 (random
     weights, batch norm in eval mode with random statistics, 10 classes, class 0)
     on a 32 x 32 image, and :class:`TemporalCNN` on a random walk; float64."""
     cases = []
     for i in range(n_cases):
-        g = torch.Generator().manual_seed(7_000_000 + seed * 100_000 + i)
-        torch.manual_seed(7_000_000 + seed * 100_000 + i)
+        g = seeded(7_000_000, seed, i)
         if i % 2 == 0:
             model: nn.Module = resnet18(num_classes=10)
             for module in model.modules():
@@ -109,8 +115,7 @@ def fresh_cnn_suite(seed: int, n_cases: int) -> List[PathCase]:
     (SqueezeNet's logits pass a ReLU, and are 0 for most classes); float64."""
     cases = []
     for i in range(n_cases):
-        g = torch.Generator().manual_seed(8_000_000 + seed * 100_000 + i)
-        torch.manual_seed(8_000_000 + seed * 100_000 + i)
+        g = seeded(8_000_000, seed, i)
         if i % 2 == 0:
             model: nn.Module = alexnet(num_classes=10)
             kind = "alexnet"
