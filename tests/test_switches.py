@@ -316,11 +316,24 @@ def test_refined_calls_split_into_passes_or_inputs_give_the_same_map():
     torch.testing.assert_close(torch.cat(pair, dim=1), whole)
 
 
+class WideAndNarrow(nn.Module):
+    """Two ReLU layers side by side on the input: one read at a stride of 4, one whole
+    and holding about a seventh of the units, so that both strides' counts matter."""
+
+    def __init__(self):
+        super().__init__()
+        self.wide, self.narrow = nn.Linear(4, 3 * MAX_UNITS + 7), nn.Linear(4, MAX_UNITS // 2)
+        self.relus = nn.ModuleList([nn.ReLU(), nn.ReLU()])
+        self.out = nn.Linear(self.wide.out_features + self.narrow.out_features, 1)
+
+    def forward(self, z):
+        return self.out(torch.cat([self.relus[0](self.wide(z)), self.relus[1](self.narrow(z))],
+                                  dim=1))
+
+
 def test_a_layer_of_more_units_than_are_read_is_counted_at_a_stride_within_a_few_percent():
     torch.manual_seed(0)
-    units = 3 * MAX_UNITS + 7  # read at a stride of 4, the next layer's 64 units whole
-    wide = nn.Sequential(nn.Linear(4, units), nn.ReLU(), nn.Linear(units, 64), nn.ReLU(),
-                         nn.Linear(64, 1))
+    wide = WideAndNarrow()
     x = torch.randn(2, 4)
     counts, exact = counted(wide, x, 9), by_hooks(wide, x, 9)
     assert counts.sum() > 1000  # many units switch along these paths

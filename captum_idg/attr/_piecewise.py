@@ -9,6 +9,7 @@ where the next switch is, and :class:`SwitchCounter` counts the switches
 between the points of a probe, for adaptive sampling.
 """
 
+from functools import lru_cache
 from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import torch
@@ -33,13 +34,13 @@ SMOOTH = {"gelu", "silu", "softplus", "sigmoid", "tanh", "elu", "selu", "celu", 
           "erf", "sin", "cos", "scaled_dot_product_attention", "hardswish", "hardsigmoid",
           "pow", "sqrt", "rsqrt", "reciprocal", "norm"}
 MAX_UNITS = 2**14  # units a SwitchCounter reads per row and call (more: evenly strided)
-_KINDS: Dict[Callable, str] = {}  # function_kind of the functions seen, by function
 
 
 class NotPiecewiseLinear(ValueError):
     r"""``forward_func`` is not a network whose regions the walk can read."""
 
 
+@lru_cache(maxsize=None)  # read on every call a mode sees
 def function_kind(func: Callable) -> str:
     r"""The name a function is known by here: ``relu`` for ``relu``, ``relu_``
     and ``__relu__``, ``max_pool2d`` for ``max_pool2d_with_indices``."""
@@ -102,7 +103,7 @@ class SwitchCounter(TorchFunctionMode):
     def __torch_function__(self, func: Callable, types: Any, args: tuple = (),
                            kwargs: Optional[dict] = None) -> Any:
         kwargs = kwargs or {}
-        kind = _KINDS.get(func) or _KINDS.setdefault(func, function_kind(func))
+        kind = function_kind(func)
         if kind in SMOOTH:
             self.piecewise = False
         elif self.piecewise and kind in POOLS:
@@ -160,6 +161,7 @@ class SwitchCounter(TorchFunctionMode):
             by_stride.setdefault(stride, []).append(torch.cat(states))
         counts = []
         for stride, states in by_stride.items():
-            state = torch.cat(states, dim=1).view(-1, self.batch, sum(s.shape[1] for s in states))
+            state = torch.cat(states, dim=1)
+            state = state.view(-1, self.batch, state.shape[1])  # (steps, batch, units)
             counts.append(stride * (state[1:] != state[:-1]).sum(dim=2))
         return torch.stack(counts).sum(dim=0)
